@@ -1,0 +1,24 @@
+# Shared shell helpers for the scripts in this folder. Source it; do not run it.
+# shellcheck shell=bash
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="${HAILO_FLEET_VENV:-$REPO_ROOT/.venv}"
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/hailo-fleet"
+export REPO_ROOT VENV CACHE_DIR
+
+log() { printf '==> %s\n' "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "'$*' needs root; install sudo or run this script as root"
+  fi
+}
+
+# Puts the project venv first on PATH so ansible, molecule and the linters are the pinned ones.
+use_venv() {
+  [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV: run scripts/bootstrap first"
+  export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
+}
