@@ -34,9 +34,9 @@ def test_pinned_collections_are_the_installed_ones(repo_root: Path) -> None:
 
 def _ansible_host(repo_root: Path, inventory: str, host: str) -> str:
     # The edge group's become password comes from the vault; any value lets the inventory template here.
+    command = ["ansible", "-i", inventory, host, "-e", "vault_edge_become_password=unused"]
     out = subprocess.run(
-        ["ansible", "-i", inventory, host, "-e", "vault_edge_become_password=unused"]
-        + ["-m", "ansible.builtin.debug", "-a", "var=ansible_host"],
+        [*command, "-m", "ansible.builtin.debug", "-a", "var=ansible_host"],
         cwd=repo_root,
         capture_output=True,
         text=True,
