@@ -1,10 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_SPEC = REPO_ROOT / "files/examples/tcn_encoder.yaml"
+SAMPLES = REPO_ROOT.parent / "shared/fixtures/edgeinfer-samples"
 
 
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The example source models, written once per test session."""
+    folder = tmp_path_factory.mktemp("sources")
+    paths = {
+        "tcn_encoder": folder / "tcn_encoder.pt",
+        "conv2d_fsq": folder / "conv2d_fsq.pt",
+        "tcn_encoder_onnx": folder / "tcn_original.onnx",
+    }
+    paths["tcn_encoder"].write_bytes(example_checkpoint("tcn_encoder"))
+    paths["conv2d_fsq"].write_bytes(example_checkpoint("conv2d_fsq"))
+    paths["tcn_encoder_onnx"].write_bytes(original_tcn_onnx())
+    return paths
+
+
+def example_spec_dict() -> dict[str, Any]:
+    return yaml.safe_load(EXAMPLE_SPEC.read_text())
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path, sources: dict[str, Path]) -> Callable[..., Path]:
+    """Writes a spec like the bundled example, pointing at the session's example checkpoint, with overrides."""
+
+    def write(name: str = "spec.yaml", **overrides: Any) -> Path:
+        spec = example_spec_dict()
+        spec["source"] = {"arch": "tcn_encoder", "checkpoint": str(sources["tcn_encoder"])}
+        spec.update(overrides)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec))
+        return path
+
+    return write
