@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -51,3 +54,21 @@ def write_spec(tmp_path: Path, sources: dict[str, Path]) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def _forget_dfc() -> None:
+    for name in [m for m in sys.modules if m == "hailo_sdk_client" or m.startswith("hailo_sdk_client.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def dfc_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The DFC test double (tests/doubles) installed for one test, as if its wheel were in the venv."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "tests/doubles"))
+    _forget_dfc()
+    double = importlib.import_module("hailo_sdk_client")
+    double.CALLS.clear()
+    yield double
+    monkeypatch.undo()
+    _forget_dfc()

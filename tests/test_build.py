@@ -50,7 +50,11 @@ def test_bundle_layout_manifest_and_checksums(example_bundle: Path) -> None:
     assert manifest["hef"] is None
     assert manifest["hef_status"].startswith("not compiled: DFC not installed")
     assert manifest["calibration"]["windows"] == 1024
-    assert manifest["gates"]["export"]["parity"]["cosine_min"] >= 0.99999
+    assert manifest["gates"]["export"]["results"]["latent"]["cosine_min"] >= 0.99999
+    preview = manifest["gates"]["int8_preview"]
+    assert preview["label"].endswith("a preview, not the Hailo quantizer")
+    assert set(preview["results"]) == {"latent", "motif_scores"}
+    assert "quantized" not in manifest["gates"], "no DFC, no quantization gate"
     assert manifest["toolchain"]["torch"].startswith("2.13.0")
 
 

@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import io
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,19 +22,20 @@ from typing import Any
 import numpy as np
 import onnx
 
+from hailo_pipeline import compile_stage, int8_preview, report
 from hailo_pipeline import manifest as manifest_io
 from hailo_pipeline import preflight as hailo_preflight
-from hailo_pipeline import report
-from hailo_pipeline.calibration import COVERAGE_Z, lint, spec_windows, synthetic_windows
+from hailo_pipeline.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model_io import to_latents, to_model_input
-from hailo_pipeline.motif_head import fit_prototypes
+from hailo_pipeline.motif_head import PrototypeHead, fit_prototypes
 from hailo_pipeline.onnx_model import OnnxModel
 from hailo_pipeline.parity import Parity
 from hailo_pipeline.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.spec import INPUT_HEIGHT, ModelSpec, load_spec
 
-GOLDEN_SEED_OFFSET = 1_000_003  # golden windows are drawn apart from the calibration windows
+GOLDEN_SEED_OFFSET = 1_000_003  # golden and held-out windows are drawn apart from the calibration windows
+HOLDOUT_SEED_OFFSET = 2_000_003
 GOLDEN_TOLERANCE = {"cosine_min": 0.9999, "max_abs": 1e-3}
 _TOOLCHAIN = ("hailo-pipeline", "torch", "onnx", "onnxruntime", "numpy", "hailo_dataflow_compiler")
 
@@ -116,16 +118,6 @@ def _check_latent(spec: ModelSpec, latent_dim: int) -> None:
         )
 
 
-def _hef_status(spec: ModelSpec) -> str:
-    if importlib.util.find_spec("hailo_sdk_client") is None:
-        status = "not compiled: DFC not installed (hailo_sdk_client is not importable)"
-    else:
-        status = "not compiled: the DFC is installed but this release has no compile stage yet (issue #4)"
-    if spec.require_hef:
-        raise PipelineError(f"spec requires a HEF (require_hef: true) but it was {status}")
-    return status
-
-
 def _npz(**arrays: Any) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -186,23 +178,73 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
     golden_raw = synthetic_windows(spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET)
     golden_latents = to_latents(model.run(to_model_input(golden_raw, spec.normalization)))
     golden = _npz(windows=golden_raw, latent=golden_latents, motif_scores=head.scores(golden_latents))
-    hef_status = _hef_status(spec)
+    holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
+    holdout = to_model_input(holdout_raw, spec.normalization)
+    fp_holdout = model.run(holdout)
+    progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
+    int8 = int8_preview.preview(
+        onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
+    )
 
-    files = {"model.onnx": onnx_bytes, "golden.npz": golden}
-    manifest: dict[str, Any] = {
+    gates: dict[str, Any] = {
+        "export": {"threshold": spec.gates.export_cosine_min, "passed": True, "results": {"latent": parity.as_dict()}},
+        "int8_preview": {"label": int8_preview.LABEL, **int8.as_dict()},
+    }
+    with tempfile.TemporaryDirectory() as work:
+        onnx_path = Path(work) / "model.onnx"
+        onnx_path.write_bytes(onnx_bytes)
+        stage = compile_stage.run(spec, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress)
+        files = {"model.onnx": onnx_bytes, "golden.npz": golden}
+        if stage.hef is not None and stage.model_script is not None and stage.gate is not None:
+            files["model.hef"] = stage.hef
+            files["model.alls"] = stage.model_script.encode()
+            gates["quantized"] = stage.gate.as_dict()
+        manifest = _manifest(spec, bid, release, kind, source, source_path, changes, model, latents.shape[1], height, head)
+        manifest.update(
+            hef=stage.manifest,
+            hef_status=stage.status,
+            calibration={
+                "source": spec.calibration.source if spec.calibration.source == "synthetic" else Path(spec.calibration.source).name,
+                "windows": len(calibration),
+                "sha256": sha256_bytes(calibration.tobytes()),
+                "lint": calib_lint.as_dict(),
+            },
+            preflight=hailo_preflight.as_dicts(findings),
+            gates=gates,
+            files={name: sha256_bytes(data) for name, data in files.items()},
+            toolchain=toolchain,
+        )
+        files["report.html"] = report.render(manifest, _plots(spec, parity, calib_lint, head))
+        manifest["files"]["report.html"] = sha256_bytes(files["report.html"])
+        files[manifest_io.MANIFEST] = manifest_io.dumps(manifest)
+        release_dir = write_bundle(out_dir, release, files)
+        if stage.hars:
+            write_bundle(out_dir, f"{release}.har", {p.name: p.read_bytes() for p in stage.hars.values() if p.is_file()})
+    progress(f"wrote {release_dir}")
+    return BuildResult(release_dir, bid, cached=False, hef_status=stage.status)
+
+
+def _manifest(
+    spec: ModelSpec,
+    bid: str,
+    release: str,
+    kind: str,
+    source: bytes,
+    source_path: Path,
+    changes: list[str],
+    model: OnnxModel,
+    latent_dim: int,
+    height: int,
+    head: PrototypeHead,
+) -> dict[str, Any]:
+    return {
         "schema_version": manifest_io.SCHEMA_VERSION,
         "name": spec.name,
         "version": spec.version,
         "build_id": bid,
         "release": release,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "source": {
-            "kind": kind,
-            "arch": spec.source.arch,
-            "file": source_path.name,
-            "sha256": sha256_bytes(source),
-            "rewrite": changes,
-        },
+        "source": {"kind": kind, "arch": spec.source.arch, "file": source_path.name, "sha256": sha256_bytes(source), "rewrite": changes},
         "input": {
             "name": model.input_name,
             "shape": list(model.input_shape),
@@ -212,48 +254,30 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
             "channels": list(spec.input.channels),
             "units": {"acc": "m/s^2", "gyro": "rad/s", "mag": "uT"},
         },
-        "normalization": {
-            "mean": list(spec.normalization.mean),
-            "std": list(spec.normalization.std),
-            "applied": "host",
-        },
+        "normalization": {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std), "applied": "host"},
         "outputs": {
             "name": model.output_names[0],
-            "shape": [1, int(latents.shape[1]), 1, 1],
-            "latent_dim": int(latents.shape[1]),
+            "shape": [1, latent_dim, 1, 1],
+            "latent_dim": latent_dim,
             "motif_head": head.to_manifest(),
         },
         "hw_arch": spec.hw_arch,
-        "hef": None,
-        "hef_status": hef_status,
-        "toolchain": toolchain,
-        "calibration": {
-            "source": spec.calibration.source if spec.calibration.source == "synthetic" else Path(spec.calibration.source).name,
-            "windows": len(calibration),
-            "sha256": sha256_bytes(calibration.tobytes()),
-            "lint": calib_lint.as_dict(),
-        },
-        "preflight": hailo_preflight.as_dicts(findings),
-        "gates": {"export": {"threshold": spec.gates.export_cosine_min, "passed": True, "parity": parity.as_dict()}},
         "golden": {"windows": spec.gates.golden_windows, **GOLDEN_TOLERANCE},
-        "files": {name: sha256_bytes(data) for name, data in files.items()},
     }
+
+
+def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: PrototypeHead) -> dict[str, str]:
     channels = calib_lint.channels
-    plots = {
+    mean, std = spec.normalization.mean, spec.normalization.std
+    return {
         "export parity: source vs converted graph outputs": report.scatter_svg(
             parity.reference, parity.candidate, "parity", "source", "converted"
         ),
         "calibration: normalized range per channel": report.ranges_svg(
             [c.channel for c in channels],
-            [(c.min - m) / s for c, m, s in zip(channels, spec.normalization.mean, spec.normalization.std, strict=True)],
-            [(c.max - m) / s for c, m, s in zip(channels, spec.normalization.mean, spec.normalization.std, strict=True)],
+            [(c.min - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
+            [(c.max - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
             COVERAGE_Z,
         ),
         "motif prototypes: scale (RMS member distance)": report.bars_svg(head.scales.tolist(), "prototype scales"),
     }
-    files["report.html"] = report.render(manifest, plots)
-    manifest["files"]["report.html"] = sha256_bytes(files["report.html"])
-    files[manifest_io.MANIFEST] = manifest_io.dumps(manifest)
-    release_dir = write_bundle(out_dir, release, files)
-    progress(f"wrote {release_dir}")
-    return BuildResult(release_dir, bid, cached=False, hef_status=hef_status)

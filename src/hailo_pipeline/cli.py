@@ -138,6 +138,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect_hef(args: argparse.Namespace) -> int:
+    from hailo_pipeline.hef import describe, inspect_hef
+
+    info = inspect_hef(args.hef)
+    _emit(args, info.as_dict(), describe(info))
+    return 0
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
@@ -178,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="save the raw windows as .npy")
     p = add("verify", cmd_verify, "checksums, manifest schema, golden vectors on ONNX Runtime")
     p.add_argument("release_dir", type=Path)
+    p = add("inspect-hef", cmd_inspect_hef, "read a HEF without HailoRT: arch, DFC version, I/O shapes and quantization")
+    p.add_argument("hef", type=Path)
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
     p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx"])
     p.add_argument("out", type=Path)

@@ -90,11 +90,19 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
         {"field": "hw_arch", "value": m["hw_arch"]},
         {"field": "HEF", "value": m["hef_status"]},
     ]
-    gates = [{"gate": k, **{kk: vv for kk, vv in v.items() if kk != "parity"}, **v.get("parity", {})} for k, v in m["gates"].items()]
+    gates = [
+        {"gate": name, "output": output, "threshold": gate["threshold"], "passed": gate["passed"], **figures}
+        for name, gate in m["gates"].items()
+        for output, figures in gate["results"].items()
+    ]
+    hef = m["hef"] or {}
+    hef_rows = [{"field": k, "value": v} for k, v in hef.items() if k not in ("dfc_warnings",)]
+    hef_section = _table(hef_rows) + "".join(f"<p>DFC: {html.escape(w)}</p>" for w in hef.get("dfc_warnings", []))
     lint = m["calibration"]["lint"]
     sections = [
         ("Summary", _table(summary)),
-        ("Gates", _table(gates)),
+        ("Gates", _table(gates) + f"<p>{html.escape(m['gates'].get('int8_preview', {}).get('label', ''))}</p>"),
+        ("HEF", hef_section if hef else f"<p>{html.escape(m['hef_status'])}</p>"),
         ("Hailo preflight", _table(m["preflight"])),
         (
             "Calibration",

@@ -7,7 +7,12 @@ Keys beyond name, version, source, input and normalization are optional; their d
   calibration: {source: synthetic, windows: 1024, seed: 0, min_windows: 1024}
   hw_arch:     hailo8
   require_hef: false                                     true: a build without a compiled HEF fails
-  gates:       {export_cosine_min: 0.99999, quantized_cosine_min: 0.98, golden_windows: 16}
+  gates:       {export_cosine_min: 0.99999, quantized_cosine_min: 0.98, golden_windows: 16,
+                holdout_windows: 64, max_clip_share: 0.01}
+  dfc:         {optimization_level: 2, compression_level: 0, calibset_size: 0 (= all calibration windows),
+                batch_size: 8, normalization_on_chip: false, performance: false,
+                quantization_overrides: [] ({layer, precision_mode: a8_w8|a8_w4|a16_w16}),
+                start_node_names: [], end_node_names: [] (= the graph's input and output)}
 
 Relative paths are taken from the spec file's folder.
 """
@@ -30,6 +35,7 @@ INPUT_HEIGHT = {"tcn_encoder": 1, "conv2d_fsq": 2}
 ARCHITECTURES = tuple(INPUT_HEIGHT)
 HW_ARCHS = ("hailo8", "hailo8l")
 MOTIF_HEAD_KINDS = ("prototypes", "model")
+PRECISION_MODES = ("a8_w8", "a8_w4", "a16_w16")
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,29 @@ class CalibrationSpec:
 @dataclass(frozen=True)
 class Gates:
     export_cosine_min: float = 0.99999
-    quantized_cosine_min: float = 0.98
+    quantized_cosine_min: float = 0.98  # latent and motif scores, FP32 ONNX vs the quantized model
     golden_windows: int = 16
+    holdout_windows: int = 64  # windows the quantization gate measures on, apart from calibration
+    max_clip_share: float = 0.01  # share of normalized calibration values the HEF input range may clip
+
+
+@dataclass(frozen=True)
+class QuantOverride:
+    layer: str
+    precision_mode: str
+
+
+@dataclass(frozen=True)
+class DfcSpec:
+    optimization_level: int = 2
+    compression_level: int = 0
+    calibset_size: int = 0  # 0: all calibration windows
+    batch_size: int = 8
+    normalization_on_chip: bool = False
+    performance: bool = False
+    quantization_overrides: tuple[QuantOverride, ...] = ()
+    start_node_names: tuple[str, ...] = ()
+    end_node_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +118,7 @@ class ModelSpec:
     hw_arch: str = "hailo8"
     require_hef: bool = False
     gates: Gates = field(default_factory=Gates)
+    dfc: DfcSpec = field(default_factory=DfcSpec)
 
     def canonical_json(self) -> str:
         """What the spec means, independent of YAML formatting: one input of the build id."""
@@ -114,12 +142,14 @@ def _section(raw: dict[str, Any], key: str, cls: type[Any], where: str) -> dict[
     if unknown:
         raise PipelineError(f"{where}: unknown key(s) {', '.join(f'{key}.{u}' for u in unknown)}; allowed: {sorted(allowed)}")
     for f in dataclasses.fields(cls):
-        if f.name in value and f.default not in (dataclasses.MISSING, None):
+        if f.name in value and f.default is not dataclasses.MISSING and f.default is not None:
             _check_type(value[f.name], type(f.default), f"{key}.{f.name}", where)
     return value
 
 
 def _check_type(value: Any, expected: type, what: str, where: str) -> None:
+    if expected is tuple:
+        expected = list
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if expected is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -184,6 +214,7 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
     if calibration.source != "synthetic":
         calibration = dataclasses.replace(calibration, source=str((base_dir / calibration.source).resolve()))
     gates = Gates(**_section(raw, "gates", Gates, where))
+    dfc = _dfc(_section(raw, "dfc", DfcSpec, where), where)
     hw_arch = raw.get("hw_arch", "hailo8")
     if hw_arch not in HW_ARCHS:
         raise PipelineError(f"{where}: hw_arch must be one of {list(HW_ARCHS)}, got {hw_arch!r}")
@@ -203,6 +234,25 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
         hw_arch=hw_arch,
         require_hef=bool(raw.get("require_hef", False)),
         gates=gates,
+        dfc=dfc,
+    )
+
+
+def _dfc(raw: dict[str, Any], where: str) -> DfcSpec:
+    overrides = []
+    for entry in raw.get("quantization_overrides", []):
+        if not isinstance(entry, dict) or set(entry) != {"layer", "precision_mode"}:
+            raise PipelineError(f"{where}: each dfc.quantization_overrides entry needs exactly 'layer' and 'precision_mode'")
+        if entry["precision_mode"] not in PRECISION_MODES:
+            raise PipelineError(f"{where}: dfc precision_mode must be one of {list(PRECISION_MODES)}, got {entry['precision_mode']!r}")
+        overrides.append(QuantOverride(str(entry["layer"]), entry["precision_mode"]))
+    if not 0 <= raw.get("optimization_level", 2) <= 4 or not 0 <= raw.get("compression_level", 0) <= 5:
+        raise PipelineError(f"{where}: dfc.optimization_level must be 0-4 and dfc.compression_level 0-5")
+    return DfcSpec(
+        **{k: v for k, v in raw.items() if k not in ("quantization_overrides", "start_node_names", "end_node_names")},
+        quantization_overrides=tuple(overrides),
+        start_node_names=tuple(str(n) for n in raw.get("start_node_names", [])),
+        end_node_names=tuple(str(n) for n in raw.get("end_node_names", [])),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from hailo_pipeline import manifest as manifest_io
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hef import parse_hef
 from hailo_pipeline.model_io import to_latents, to_model_input
 from hailo_pipeline.motif_head import PrototypeHead
 from hailo_pipeline.onnx_model import OnnxModel
@@ -32,6 +33,11 @@ def verify(release_dir: Path) -> dict[str, Any]:
     for name, digest in manifest["files"].items():
         if sums.get(name) != digest:
             raise PipelineError(f"{release_dir}: {name} differs from the sha256 the manifest records")
+    if manifest["hef"] is not None:
+        info = parse_hef((release_dir / "model.hef").read_bytes())
+        recorded = (manifest["hef"]["hw_arch"], manifest["hef"]["sdk_version"])
+        if (info.hw_arch, info.sdk_version) != recorded:
+            raise PipelineError(f"{release_dir}: model.hef is {info.hw_arch} / DFC {info.sdk_version}, the manifest says {recorded}")
 
     try:
         with np.load(release_dir / "golden.npz", allow_pickle=False) as golden:
