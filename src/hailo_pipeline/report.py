@@ -69,7 +69,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(f'{v:.4g}' if isinstance(v, float) else str(v))}</td>" for v in r.values()) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td>" for v in r.values()) + "</tr>"
         for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
