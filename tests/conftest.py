@@ -56,19 +56,30 @@ def write_spec(tmp_path: Path, sources: dict[str, Path]) -> Callable[..., Path]:
     return write
 
 
-def _forget_dfc() -> None:
-    for name in [m for m in sys.modules if m == "hailo_sdk_client" or m.startswith("hailo_sdk_client.")]:
+def _forget(module: str) -> None:
+    for name in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
         del sys.modules[name]
     importlib.invalidate_caches()
 
 
-@pytest.fixture
-def dfc_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The DFC test double (tests/doubles) installed for one test, as if its wheel were in the venv."""
+def _install_double(monkeypatch: pytest.MonkeyPatch, module: str) -> Iterator[ModuleType]:
+    """A test double from tests/doubles installed for one test, as if its wheel were in the venv."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "tests/doubles"))
-    _forget_dfc()
-    double = importlib.import_module("hailo_sdk_client")
+    _forget(module)
+    double = importlib.import_module(module)
     double.CALLS.clear()
     yield double
     monkeypatch.undo()
-    _forget_dfc()
+    _forget(module)
+
+
+@pytest.fixture
+def dfc_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The DFC (hailo_sdk_client) double."""
+    yield from _install_double(monkeypatch, "hailo_sdk_client")
+
+
+@pytest.fixture
+def hailort_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The HailoRT (hailo_platform) double."""
+    yield from _install_double(monkeypatch, "hailo_platform")

@@ -16,6 +16,8 @@ from typing import Any
 from hailo_pipeline import __version__
 from hailo_pipeline.errors import PipelineError
 
+GRACEFUL_SHUTDOWN_S = 10  # in-flight requests may finish this long after SIGTERM
+
 
 def _progress(message: str) -> None:
     print(f"[hailo-pipeline] {message}", file=sys.stderr, flush=True)
@@ -146,6 +148,36 @@ def cmd_inspect_hef(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hailo_pipeline.sidecar import create_app
+    from hailo_pipeline.sidecar_config import from_env
+
+    config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        workers=1,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import orjson
+
+    from hailo_pipeline.bench import bench, request_window
+
+    body = args.body.read_bytes() if args.body is not None else orjson.dumps({"x": request_window().tolist()})
+    result = bench(args.url, body, args.concurrency, args.requests)
+    _emit(args, result.as_dict(), result.summary())
+    return 0 if result.ok == result.requests else 1
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
@@ -188,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("release_dir", type=Path)
     p = add("inspect-hef", cmd_inspect_hef, "read a HEF without HailoRT: arch, DFC version, I/O shapes and quantization")
     p.add_argument("hef", type=Path)
+    p = add("serve", cmd_serve, "run the inference sidecar on a release bundle (flags win over env vars)")
+    p.add_argument("release_dir", type=Path, nargs="?", help="default: HAILO_RELEASE_DIR or /models/current")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--backend", choices=["auto", "hailo", "onnxruntime"])
+    p = add("bench", cmd_bench, "closed-loop load on a running sidecar with EdgeInfer's request shape")
+    p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
+    p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
     p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx"])
     p.add_argument("out", type=Path)

@@ -1,0 +1,108 @@
+"""Benchmark of the sidecar against issue #5's targets, on this machine, in one run and one process tree.
+
+Builds the example TCN bundle (the real model's size), measures raw in-process ONNX Runtime per window,
+starts `hailo-pipeline serve` on it (ONNX Runtime backend, 1 thread, as raw), then drives it over HTTP:
+
+  1 client (as EdgeInfer calls)   p50 <= raw + 1 ms, p99 <= raw + 3 ms
+  16 clients                      throughput >= 70 % of raw in-process, p99 < 45 ms (EdgeInfer's read timeout)
+  RSS after 20 000 requests       < 300 MB, and not growing over the next 20 000
+
+Usage: .venv/bin/python scripts/bench_sidecar.py
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+
+from hailo_pipeline.bench import bench, request_window
+from hailo_pipeline.build import build
+from hailo_pipeline.engine import load_engine
+from hailo_pipeline.examples import example_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+WINDOW = request_window()
+
+
+def _rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def _raw_ms(release: Path, runs: int = 3000) -> float:
+    engine = load_engine(release, "onnxruntime", Path("/nonexistent"), 1, 1000)
+    x = ((WINDOW - engine.mean) / engine.std)[None]
+    for _ in range(200):
+        engine.backend.run(x)
+    started = time.perf_counter()
+    for _ in range(runs):
+        engine.backend.run(x)
+    return (time.perf_counter() - started) / runs * 1000
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "tcn.pt").write_bytes(example_checkpoint("tcn_encoder"))
+        spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
+        spec["source"]["checkpoint"] = str(folder / "tcn.pt")
+        (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+        release = build(folder / "spec.yaml", folder / "out").release_dir
+        raw = _raw_ms(release)
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning"}
+        server = subprocess.Popen(["hailo-pipeline", "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)
+        url = f"http://127.0.0.1:{port}/infer"
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            body = orjson.dumps({"x": WINDOW.tolist()})
+            bench(url, body, 1, 500)  # warm-up
+            one = bench(url, body, 1, 3000)
+            sixteen = bench(url, body, 16, 8000)
+            bench(url, body, 16, 20_000 - 11_500)
+            rss_20k = _rss_mb(server.pid)
+            bench(url, body, 16, 20_000)
+            rss_40k = _rss_mb(server.pid)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+    raw_throughput = 1000 / raw
+    rows = [
+        ("raw in-process ONNX Runtime per window", f"{raw:.3f} ms", ""),
+        ("1 client: p50", f"{one.p50_ms:.3f} ms", f"raw + {one.p50_ms - raw:.3f} ms (target <= +1 ms)"),
+        ("1 client: p99", f"{one.p99_ms:.3f} ms", f"raw + {one.p99_ms - raw:.3f} ms (target <= +3 ms)"),
+        (
+            "16 clients: throughput",
+            f"{sixteen.throughput:.0f} req/s",
+            f"{sixteen.throughput / raw_throughput:.0%} of raw {raw_throughput:.0f}/s (target >= 70 %)",
+        ),
+        ("16 clients: p99", f"{sixteen.p99_ms:.2f} ms", "target < 45 ms"),
+        ("errors over all runs", str(sum(r.requests - r.ok for r in (one, sixteen))), "target 0"),
+        ("RSS after 20 000 requests", f"{rss_20k:.0f} MB", "target < 300 MB"),
+        ("RSS after 40 000 requests", f"{rss_40k:.0f} MB", f"growth {rss_40k - rss_20k:+.1f} MB"),
+    ]
+    for name, figure, note in rows:
+        print(f"{name:42} {figure:>14}  {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Test helper: the sidecar on a real uvicorn server in this process, on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from hailo_pipeline.sidecar import create_app
+from hailo_pipeline.sidecar_config import SidecarConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningSidecar:
+    def __init__(self, server: uvicorn.Server, url: str) -> None:
+        self.server, self.url = server, url
+
+    @property
+    def sidecar(self) -> Any:
+        return self.server.config.app.state.sidecar
+
+
+@contextmanager
+def running(release_dir: Path, **settings: Any) -> Iterator[RunningSidecar]:
+    port = free_port()
+    config = replace(SidecarConfig(release_dir=release_dir, host="127.0.0.1", port=port, backend="onnxruntime"), **settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "sidecar server thread ended"
+        assert time.monotonic() < deadline, "sidecar did not start"
+        time.sleep(0.02)
+    try:
+        yield RunningSidecar(server, url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def post(url: str, body: bytes, content_type: str = "application/json", timeout: float = 5.0) -> httpx.Response:
+    return httpx.post(f"{url}/infer", content=body, headers={"Content-Type": content_type}, timeout=timeout)
