@@ -1,0 +1,3 @@
+from hailo_pipeline.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,250 @@
+"""The `hailo-pipeline` console script: one subcommand per stage of the model path.
+
+Exit 0 on success; 1 with one line `error: <what is wrong and what to do>` on failure; 2 on bad usage.
+`--json` prints a machine-readable result on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hailo_pipeline import __version__
+from hailo_pipeline.errors import PipelineError
+
+GRACEFUL_SHUTDOWN_S = 10  # in-flight requests may finish this long after SIGTERM
+
+
+def _progress(message: str) -> None:
+    print(f"[hailo-pipeline] {message}", file=sys.stderr, flush=True)
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    print(json.dumps(result, sort_keys=True) if args.json else text)
+
+
+def _findings_text(findings: list[Any]) -> str:
+    return "\n".join(f.line() for f in findings) or "preflight: nothing the Hailo parser is known to reject"
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from hailo_pipeline.build import build
+
+    result = build(args.spec, args.out, progress=_progress)
+    if not result.cached:
+        _progress(f"hef: {result.hef_status}")
+    payload = {
+        "release_dir": str(result.release_dir),
+        "build_id": result.build_id,
+        "cached": result.cached,
+        "hef": result.hef_status,
+    }
+    _emit(args, payload, str(result.release_dir))
+    return 0
+
+
+def _write_converted(args: argparse.Namespace, data: bytes, parity: Any, extra: dict[str, Any], lines: list[str]) -> int:
+    import onnx
+
+    from hailo_pipeline.preflight import as_dicts, errors, preflight
+
+    findings = preflight(onnx.load_from_string(data))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(data)
+    payload = {"onnx": str(args.out), "parity": parity.as_dict(), "preflight": as_dicts(findings), **extra}
+    text = "\n".join(
+        [
+            *lines,
+            f"parity: worst cosine {parity.cosine_min:.8f}, max abs {parity.max_abs:.3g}",
+            _findings_text(findings),
+            str(args.out),
+        ]
+    )
+    _emit(args, payload, text)
+    return 1 if errors(findings) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hailo_pipeline.export import export_onnx
+
+    exported = export_onnx(args.arch, args.checkpoint, args.window)
+    return _write_converted(args, exported.onnx, exported.parity, {}, [])
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    from hailo_pipeline.onnx_rewrite import import_onnx
+
+    try:
+        data = args.source.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{args.source} not found") from None
+    imported = import_onnx(data)
+    return _write_converted(args, imported.onnx, imported.parity, {"changes": imported.changes}, imported.changes)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    import onnx
+
+    from hailo_pipeline.preflight import as_dicts, errors, preflight
+
+    try:
+        model = onnx.load(str(args.model))
+    except FileNotFoundError:
+        raise PipelineError(f"{args.model} not found") from None
+    except Exception:
+        raise PipelineError(f"{args.model} is not an ONNX model") from None
+    findings = preflight(model)
+    _emit(args, {"findings": as_dicts(findings)}, _findings_text(findings))
+    return 1 if errors(findings) else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hailo_pipeline.build import input_height, source_bytes
+    from hailo_pipeline.calibration import lint, spec_windows
+    from hailo_pipeline.spec import load_spec
+
+    spec = load_spec(args.spec)
+    windows = spec_windows(spec, input_height(spec, source_bytes(spec)[0]))
+    report = lint(windows, spec.normalization, spec.calibration.min_windows)
+    if args.out:
+        np.save(args.out, windows)
+    rows = [f"{c.channel}: [{c.min:.3g}, {c.max:.3g}] mean {c.mean:.3g} std {c.std:.3g} coverage {c.coverage:.0%}" for c in report.channels]
+    text = "\n".join(
+        [
+            f"{report.windows} windows",
+            *rows,
+            *(f"warning: {w}" for w in report.warnings),
+            *(f"error: {e}" for e in report.errors),
+        ]
+    )
+    _emit(args, report.as_dict(), text)
+    return 1 if report.errors else 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hailo_pipeline.verify import verify
+
+    result = verify(args.release_dir)
+    latent = result["golden"]["latent"]
+    _emit(
+        args,
+        result,
+        f"{result['release']}: ok ({result['files']} files, golden latent cosine {latent['cosine_min']:.6f} on onnxruntime)",
+    )
+    return 0
+
+
+def cmd_inspect_hef(args: argparse.Namespace) -> int:
+    from hailo_pipeline.hef import describe, inspect_hef
+
+    info = inspect_hef(args.hef)
+    _emit(args, info.as_dict(), describe(info))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hailo_pipeline.sidecar import create_app
+    from hailo_pipeline.sidecar_config import from_env
+
+    config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
+    uvicorn.run(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        workers=1,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import orjson
+
+    from hailo_pipeline.bench import bench, request_window
+
+    body = args.body.read_bytes() if args.body is not None else orjson.dumps({"x": request_window().tolist()})
+    result = bench(args.url, body, args.concurrency, args.requests)
+    _emit(args, result.as_dict(), result.summary())
+    return 0 if result.ok == result.requests else 1
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx, write_if_changed
+
+    data = original_tcn_onnx(args.seed) if args.kind == "tcn_encoder_onnx" else example_checkpoint(args.kind, args.seed)
+    changed = write_if_changed(args.out, data)
+    _emit(args, {"path": str(args.out), "changed": changed}, f"{args.out} ({'written' if changed else 'unchanged'})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hailo-pipeline", description="Build IMU models into Hailo-8 release bundles and serve them to EdgeInfer."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("build", cmd_build, "the whole GPUSrv job for one model spec -> a release bundle")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder that receives <name>-<version>-<build_id12>/")
+    p = add("export", cmd_export, "PyTorch checkpoint -> Hailo-friendly ONNX, with parity and preflight")
+    p.add_argument("--arch", choices=["tcn_encoder", "conv2d_fsq"], required=True)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--window", type=int, default=100)
+    p.add_argument("--out", type=Path, required=True)
+    p = add("import-onnx", cmd_import_onnx, "bring-your-own ONNX -> Hailo-friendly ONNX, with parity and preflight")
+    p.add_argument("source", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p = add("preflight", cmd_preflight, "list the nodes the Hailo parser is known to reject")
+    p.add_argument("model", type=Path)
+    p = add("calibrate", cmd_calibrate, "the calibration windows a spec would use, with their lint")
+    p.add_argument("spec", type=Path)
+    p.add_argument("--out", type=Path, help="save the raw windows as .npy")
+    p = add("verify", cmd_verify, "checksums, manifest schema, golden vectors on ONNX Runtime")
+    p.add_argument("release_dir", type=Path)
+    p = add("inspect-hef", cmd_inspect_hef, "read a HEF without HailoRT: arch, DFC version, I/O shapes and quantization")
+    p.add_argument("hef", type=Path)
+    p = add("serve", cmd_serve, "run the inference sidecar on a release bundle (flags win over env vars)")
+    p.add_argument("release_dir", type=Path, nargs="?", help="default: HAILO_RELEASE_DIR or /models/current")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--backend", choices=["auto", "hailo", "onnxruntime"])
+    p = add("bench", cmd_bench, "closed-loop load on a running sidecar with EdgeInfer's request shape")
+    p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
+    p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
+    p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
+    p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx"])
+    p.add_argument("out", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

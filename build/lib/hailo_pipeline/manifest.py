@@ -1,0 +1,77 @@
+"""release.json: the schema-versioned manifest of a release bundle, and its validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hailo_pipeline.errors import PipelineError
+
+SCHEMA_VERSION = 1
+MANIFEST = "release.json"
+
+# key -> type(s) every manifest must carry at the top level
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "name": str,
+    "version": str,
+    "build_id": str,
+    "release": str,
+    "created": str,
+    "source": dict,
+    "input": dict,
+    "normalization": dict,
+    "outputs": dict,
+    "hw_arch": str,
+    "hef": (dict, type(None)),
+    "hef_status": str,
+    "toolchain": dict,
+    "calibration": dict,
+    "preflight": list,
+    "gates": dict,
+    "golden": dict,
+    "files": dict,
+}
+_NESTED: dict[str, tuple[str, ...]] = {
+    "input": ("name", "shape", "layout", "window", "height", "channels"),
+    "normalization": ("mean", "std"),
+    "outputs": ("name", "shape", "latent_dim", "motif_head"),
+    "golden": ("windows", "cosine_min", "max_abs"),
+}
+
+
+def validate(manifest: Any, where: str = MANIFEST) -> dict[str, Any]:
+    """Returns the manifest when it has every required key with the right type, else says what is wrong."""
+    if not isinstance(manifest, dict):
+        raise PipelineError(f"{where}: not a JSON object")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise PipelineError(f"{where}: schema_version {manifest.get('schema_version')!r}, this tool reads {SCHEMA_VERSION}")
+    problems = [
+        f"'{key}' missing" if key not in manifest else f"'{key}' is {type(manifest[key]).__name__}"
+        for key, kind in _REQUIRED.items()
+        if not isinstance(manifest.get(key), kind) or key not in manifest
+    ]
+    for section, keys in _NESTED.items():
+        if isinstance(manifest.get(section), dict):
+            problems += [f"'{section}.{k}' missing" for k in keys if k not in manifest[section]]
+    if problems:
+        raise PipelineError(f"{where}: invalid manifest: {'; '.join(problems)}")
+    head = manifest["outputs"]["motif_head"]
+    if not isinstance(head, dict) or head.get("kind") not in ("prototypes", "model"):
+        raise PipelineError(f"{where}: outputs.motif_head.kind must be 'prototypes' or 'model'")
+    return manifest
+
+
+def read(release_dir: Path) -> dict[str, Any]:
+    path = release_dir / MANIFEST
+    try:
+        return validate(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except FileNotFoundError:
+        raise PipelineError(f"{release_dir} has no {MANIFEST}: not a release bundle") from None
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"{path}: not valid JSON: {exc}") from None
+
+
+def dumps(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()

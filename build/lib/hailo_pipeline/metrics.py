@@ -1,0 +1,36 @@
+"""The sidecar's Prometheus metrics, on a registry of its own (one per app)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Below 1 ms (the accelerator and a fast CPU model) up to 1 s; 0.045 s is EdgeInfer's read timeout.
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.045, 0.1, 0.25, 0.5, 1.0)
+
+
+class SidecarMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("hailo_sidecar_requests", "POST /infer requests by HTTP status", ["status"], registry=r)
+        self.latency = Histogram(
+            "hailo_sidecar_request_duration_seconds", "POST /infer time in the sidecar", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.inference = Histogram(
+            "hailo_sidecar_inference_duration_seconds", "backend time per window", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("hailo_sidecar_queue_depth", "requests waiting for the device", registry=r)
+        self.rejects = Counter("hailo_sidecar_rejects", "refused requests by reason", ["reason"], registry=r)
+        self.padded = Counter("hailo_sidecar_padded_windows", "windows shorter than the model's, padded", registry=r)
+        self.ready = Gauge("hailo_sidecar_ready", "1 when /healthz answers 200", registry=r)
+        self.model_info = Gauge(
+            "hailo_sidecar_model_info", "the release being served", ["release", "backend", "hef_sdk_version", "hailort_version"], registry=r
+        )
+
+    def track_queue(self, depth: Callable[[], int]) -> None:
+        self.queue_depth.set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,82 @@
+"""The sidecar's settings: environment variables (the container), overridden by `serve` flags.
+
+HAILO_RELEASE_DIR      release bundle to serve                    /models/current
+SIDECAR_HOST/PORT      listen address                             0.0.0.0:9000
+HAILO_BACKEND          auto | hailo | onnxruntime                 auto
+HAILO_DEVICE           accelerator device node                    /dev/hailo0
+SHORT_WINDOW_POLICY    repeat_first | reject                      repeat_first
+QUEUE_LIMIT            requests waiting for the device            32
+INFER_TIMEOUT_MS       longest wait for one inference             1000
+ORT_THREADS            ONNX Runtime intra-op threads              1
+MAX_BODY_BYTES         largest request body accepted              262144
+LOG_LEVEL              uvicorn/log level                          info
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hailo_pipeline.errors import PipelineError
+
+BACKENDS = ("auto", "hailo", "onnxruntime")
+SHORT_WINDOW_POLICIES = ("repeat_first", "reject")
+
+
+@dataclass(frozen=True)
+class SidecarConfig:
+    release_dir: Path = Path("/models/current")
+    host: str = "0.0.0.0"  # the container exposes it to EdgeInfer's network only
+    port: int = 9000
+    backend: str = "auto"
+    device: Path = Path("/dev/hailo0")
+    short_window_policy: str = "repeat_first"
+    queue_limit: int = 32
+    infer_timeout_ms: int = 1000
+    ort_threads: int = 1
+    max_body_bytes: int = 262_144
+    log_level: str = "info"
+
+    def validated(self) -> SidecarConfig:
+        if self.backend not in BACKENDS:
+            raise PipelineError(f"HAILO_BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.short_window_policy not in SHORT_WINDOW_POLICIES:
+            raise PipelineError(f"SHORT_WINDOW_POLICY must be one of {list(SHORT_WINDOW_POLICIES)}, got {self.short_window_policy!r}")
+        for name in ("port", "queue_limit", "infer_timeout_ms", "ort_threads", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        return self
+
+
+_ENV = {
+    "release_dir": "HAILO_RELEASE_DIR",
+    "host": "SIDECAR_HOST",
+    "port": "SIDECAR_PORT",
+    "backend": "HAILO_BACKEND",
+    "device": "HAILO_DEVICE",
+    "short_window_policy": "SHORT_WINDOW_POLICY",
+    "queue_limit": "QUEUE_LIMIT",
+    "infer_timeout_ms": "INFER_TIMEOUT_MS",
+    "ort_threads": "ORT_THREADS",
+    "max_body_bytes": "MAX_BODY_BYTES",
+    "log_level": "LOG_LEVEL",
+}
+
+
+def from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> SidecarConfig:
+    """Defaults, then environment variables, then explicit overrides (flags) that are not None."""
+    values: dict[str, Any] = {}
+    for f in fields(SidecarConfig):
+        raw = env.get(_ENV[f.name])
+        if raw is None or raw == "":
+            continue
+        kind = type(getattr(SidecarConfig(), f.name))
+        try:
+            values[f.name] = kind(raw)
+        except ValueError:
+            raise PipelineError(f"{_ENV[f.name]}={raw!r} is not a valid {kind.__name__}") from None
+    config = replace(SidecarConfig(), **values)
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None}).validated()

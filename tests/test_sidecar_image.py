@@ -1,0 +1,60 @@
+"""The sidecar image, built with the local engine from files/sidecar/, runs a bundle hardened as on a Pi."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hailo_pipeline.build import build
+from tests.conftest import REPO_ROOT, SAMPLES, example_spec_dict
+from tests.sidecar_server import free_port
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    tag = f"hailo-sidecar:test-{uuid.uuid4().hex[:8]}"
+    built = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), tag], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    yield tag
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+def test_image_serves_a_bundle_read_only_as_non_root(image: str, sources: dict[str, Path], tmp_path: Path) -> None:
+    spec = example_spec_dict()
+    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
+    spec["calibration"] = {"windows": 256, "min_windows": 256}
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    bundle = build(tmp_path / "spec.yaml", tmp_path / "out").release_dir
+    port, name = free_port(), f"sidecar-test-{uuid.uuid4().hex[:8]}"
+    _docker(
+        "run", "-d", "--name", name, "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--health-interval", "1s", "-v", f"{bundle}:/models/current:ro", "-p", f"127.0.0.1:{port}:9000", image,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _docker("inspect", "-f", "{{.State.Health.Status}}", name) != "healthy":
+            assert time.monotonic() < deadline, _docker("logs", name)
+            time.sleep(0.5)
+        assert _docker("inspect", "-f", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", name) == "1000:1000 true"
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health["release"] == bundle.name
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/infer",
+            content=(SAMPLES / "realistic_imu_sample.json").read_bytes(),
+            headers={"Content-Type": "application/json"},
+        ).json()
+        assert (len(answer["latent"]), len(answer["motif_scores"]), answer["backend"]) == (64, 12, "onnxruntime")
+        _docker("stop", "-t", "20", name)
+        assert _docker("inspect", "-f", "{{.State.ExitCode}}", name) == "0", "SIGTERM drains and exits cleanly"
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
