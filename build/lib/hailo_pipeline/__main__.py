@@ -1,3 +1,0 @@
-from hailo_pipeline.cli import main
-
-raise SystemExit(main())
