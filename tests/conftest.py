@@ -41,6 +41,19 @@ def example_spec_dict() -> dict[str, Any]:
     return yaml.safe_load(EXAMPLE_SPEC.read_text())
 
 
+SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
+
+
+def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
+    """The bundled example spec on `checkpoint` (256 calibration windows unless overridden), built in folder/out."""
+    from hailo_pipeline.build import build
+
+    spec = example_spec_dict() | {"calibration": SMALL_CALIBRATION} | overrides
+    spec["source"] = {"arch": "tcn_encoder", "checkpoint": str(checkpoint)}
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return build(folder / "spec.yaml", folder / "out").release_dir
+
+
 @pytest.fixture
 def write_spec(tmp_path: Path, sources: dict[str, Path]) -> Callable[..., Path]:
     """Writes a spec like the bundled example, pointing at the session's example checkpoint, with overrides."""

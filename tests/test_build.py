@@ -16,6 +16,7 @@ from hailo_pipeline.examples import tcn_encoder_state
 from hailo_pipeline.manifest import validate
 from hailo_pipeline.release import write_bundle
 from hailo_pipeline.verify import verify
+from tests.conftest import build_example
 
 SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
 
@@ -23,13 +24,7 @@ SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
 @pytest.fixture(scope="module")
 def example_bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
     """The bundled example spec with all defaults (1024 synthetic windows), built once."""
-    from tests.conftest import example_spec_dict
-
-    folder = tmp_path_factory.mktemp("example")
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    (folder / "spec.yaml").write_text(json.dumps(spec))
-    return build(folder / "spec.yaml", folder / "out").release_dir
+    return build_example(tmp_path_factory.mktemp("example"), sources["tcn_encoder"], calibration={})  # {}: the defaults
 
 
 def test_bundle_layout_manifest_and_checksums(example_bundle: Path) -> None:
@@ -77,7 +72,7 @@ def test_report_shows_the_release_gates_and_plots(example_bundle: Path) -> None:
 
 
 def test_same_inputs_return_the_existing_bundle_without_work(example_bundle: Path) -> None:
-    spec = example_bundle.parent.parent / "spec.yaml"
+    spec = example_bundle.parent.parent / "spec.yaml"  # written by build_example
     before = {p.name: p.stat().st_mtime_ns for p in example_bundle.iterdir()}
     again = build(spec, example_bundle.parent)
     assert again.cached

@@ -13,22 +13,16 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.backends import choose
-from hailo_pipeline.build import build
 from hailo_pipeline.engine import load_engine
 from hailo_pipeline.errors import PipelineError
-from tests.conftest import SAMPLES, _install_double, example_spec_dict
+from tests.conftest import SAMPLES, _install_double, build_example
 from tests.sidecar_server import post, running
 
 
 def _compiled_bundle(folder: Path, checkpoint: Path, **dfc: object) -> Path:
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(checkpoint)
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    spec["dfc"] = dfc
-    (folder / "spec.yaml").write_text(json.dumps(spec))
     with pytest.MonkeyPatch.context() as mp:
         for _ in _install_double(mp, "hailo_sdk_client"):
-            return build(folder / "spec.yaml", folder / "out").release_dir
+            return build_example(folder, checkpoint, dfc=dfc)
     raise AssertionError("unreachable")
 
 

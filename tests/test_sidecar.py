@@ -14,9 +14,8 @@ import numpy as np
 import orjson
 import pytest
 
-from hailo_pipeline.build import build
 from hailo_pipeline.engine import load_engine
-from tests.conftest import SAMPLES, example_spec_dict
+from tests.conftest import SAMPLES, build_example
 from tests.sidecar_server import post, running
 from tests.test_verify import _rewrite_sums
 
@@ -25,12 +24,7 @@ MODEL_BACKEND_URL_PATH = "/infer"  # EdgeInfer's compose value is http://hailo-i
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    folder = tmp_path_factory.mktemp("sidecar")
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    (folder / "spec.yaml").write_text(json.dumps(spec))
-    return build(folder / "spec.yaml", folder / "out").release_dir
+    return build_example(tmp_path_factory.mktemp("sidecar"), sources["tcn_encoder"])
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ against the real server: none may answer 5xx. The backend is healthy, so a 503 w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from hailo_pipeline.build import build
-from tests.conftest import example_spec_dict
+from tests.conftest import build_example
 from tests.sidecar_server import RunningSidecar, running
 
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Iterator[RunningSidecar]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    (folder / "spec.yaml").write_text(json.dumps(spec))
-    with running(build(folder / "spec.yaml", folder / "out").release_dir, queue_limit=256) as s:
+    with running(build_example(tmp_path_factory.mktemp("fuzz"), sources["tcn_encoder"]), queue_limit=256) as s:
         yield s
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 import uuid
@@ -11,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hailo_pipeline.build import build
-from tests.conftest import REPO_ROOT, SAMPLES, example_spec_dict
+from tests.conftest import REPO_ROOT, SAMPLES, build_example
 from tests.sidecar_server import free_port
 
 
@@ -30,11 +28,7 @@ def image() -> str:
 
 
 def test_image_serves_a_bundle_read_only_as_non_root(image: str, sources: dict[str, Path], tmp_path: Path) -> None:
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
-    bundle = build(tmp_path / "spec.yaml", tmp_path / "out").release_dir
+    bundle = build_example(tmp_path, sources["tcn_encoder"])
     port, name = free_port(), f"sidecar-test-{uuid.uuid4().hex[:8]}"
     _docker(
         "run", "-d", "--name", name, "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",

@@ -3,7 +3,6 @@ nobody near EdgeInfer's 45 ms read timeout, and the server's memory does not gro
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,8 +13,7 @@ import httpx
 import pytest
 
 from hailo_pipeline.bench import bench
-from hailo_pipeline.build import build
-from tests.conftest import SAMPLES, example_spec_dict
+from tests.conftest import SAMPLES, build_example
 from tests.sidecar_server import free_port
 
 
@@ -26,12 +24,7 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("load")
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    (folder / "spec.yaml").write_text(json.dumps(spec))
-    release = build(folder / "spec.yaml", folder / "out").release_dir
+    release = build_example(tmp_path_factory.mktemp("load"), sources["tcn_encoder"])
     port = free_port()
     env = {**os.environ, "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning"}
     server = subprocess.Popen(["hailo-pipeline", "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)

@@ -10,22 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.build import build
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.release import SUMS, sha256_bytes
 from hailo_pipeline.verify import verify
+from tests.conftest import build_example
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    from tests.conftest import example_spec_dict
-
-    folder = tmp_path_factory.mktemp("verify")
-    spec = example_spec_dict()
-    spec["source"]["checkpoint"] = str(sources["tcn_encoder"])
-    spec["calibration"] = {"windows": 256, "min_windows": 256}
-    (folder / "spec.yaml").write_text(json.dumps(spec))
-    return build(folder / "spec.yaml", folder / "out").release_dir
+    return build_example(tmp_path_factory.mktemp("verify"), sources["tcn_encoder"])
 
 
 @pytest.fixture
