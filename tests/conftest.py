@@ -14,7 +14,7 @@ from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SPEC = REPO_ROOT / "files/examples/tcn_encoder.yaml"
-SAMPLES = REPO_ROOT.parent / "shared/fixtures/edgeinfer-samples"
+SAMPLES = REPO_ROOT / "tests/fixtures/edgeinfer-samples"
 
 
 @pytest.fixture
