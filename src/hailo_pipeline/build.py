@@ -124,7 +124,22 @@ def _npz(**arrays: Any) -> bytes:
     return buffer.getvalue()
 
 
-def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -> BuildResult:
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything known before any work: the inputs, their build id, and where the bundle goes."""
+
+    spec: ModelSpec
+    source: bytes
+    source_path: Path
+    height: int
+    calibration: np.ndarray
+    toolchain: dict[str, str | None]
+    build_id: str
+    release_dir: Path
+
+
+def plan(spec_path: Path, out_dir: Path) -> BuildPlan:
+    """Reads the inputs and computes the build id; builds nothing (`build --dry-run`)."""
     spec = load_spec(spec_path)
     source, source_path = source_bytes(spec)
     height = input_height(spec, source)
@@ -139,13 +154,19 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
             "code": _code_digest(),
         }
     )
-    release = release_name(spec.name, spec.version, bid)
-    existing = out_dir / release
-    if existing.exists():
-        check_sums(existing)
-        stored = manifest_io.read(existing)
+    release_dir = out_dir / release_name(spec.name, spec.version, bid)
+    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir)
+
+
+def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -> BuildResult:
+    planned = plan(spec_path, out_dir)
+    spec, source, source_path, height, calibration = planned.spec, planned.source, planned.source_path, planned.height, planned.calibration
+    bid, release = planned.build_id, planned.release_dir.name
+    if planned.release_dir.exists():
+        check_sums(planned.release_dir)
+        stored = manifest_io.read(planned.release_dir)
         progress(f"unchanged inputs: {release} already built")
-        return BuildResult(existing, bid, cached=True, hef_status=stored["hef_status"])
+        return BuildResult(planned.release_dir, bid, cached=True, hef_status=stored["hef_status"])
 
     onnx_bytes, parity, changes, kind = _convert(spec, source, progress)
     if parity.cosine_min < spec.gates.export_cosine_min:
@@ -212,7 +233,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
             preflight=hailo_preflight.as_dicts(findings),
             gates=gates,
             files={name: sha256_bytes(data) for name, data in files.items()},
-            toolchain=toolchain,
+            toolchain=planned.toolchain,
         )
         files["report.html"] = report.render(manifest, _plots(spec, parity, calib_lint, head))
         manifest["files"]["report.html"] = sha256_bytes(files["report.html"])

@@ -32,8 +32,14 @@ def _findings_text(findings: list[Any]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build import build
+    from hailo_pipeline.build import build, plan
 
+    if args.dry_run:
+        planned = plan(args.spec, args.out)
+        exists = planned.release_dir.exists()
+        payload = {"release_dir": str(planned.release_dir), "build_id": planned.build_id, "exists": exists}
+        _emit(args, payload, f"{planned.release_dir} ({'already built' if exists else 'would be built'})")
+        return 0
     result = build(args.spec, args.out, progress=_progress)
     if not result.cached:
         _progress(f"hef: {result.hef_status}")
@@ -203,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("build", cmd_build, "the whole GPUSrv job for one model spec -> a release bundle")
     p.add_argument("spec", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder that receives <name>-<version>-<build_id12>/")
+    p.add_argument("--dry-run", action="store_true", help="compute the build id and say whether the bundle exists; build nothing")
     p = add("export", cmd_export, "PyTorch checkpoint -> Hailo-friendly ONNX, with parity and preflight")
     p.add_argument("--arch", choices=["tcn_encoder", "conv2d_fsq"], required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
