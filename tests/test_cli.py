@@ -1,6 +1,7 @@
 """The console script as an operator meets it: exit codes, one-line errors, --json."""
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -50,6 +51,19 @@ def test_build_json_then_verify(write_spec: Callable[..., Path], tmp_path: Path)
     checked = _run("verify", result["release_dir"])
     assert checked.returncode == 0
     assert checked.stdout.startswith(Path(result["release_dir"]).name + ": ok")
+
+
+def test_json_stdout_stays_clean_while_the_dfc_prints(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    # The DFC (and its double) print progress to stdout; with --json only the result may reach it.
+    spec = write_spec(calibration={"windows": 256, "min_windows": 256}, require_hef=True)
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parent / "doubles")}
+    out = subprocess.run(
+        ["hailo-pipeline", "build", str(spec), "--out", str(tmp_path / "out"), "--json"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["hef"].startswith("compiled: DFC 3.33.0")
+    assert out.stdout.count("\n") == 1
+    assert "[info] Model Optimization is done" in out.stderr
 
 
 def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:

@@ -7,11 +7,14 @@ Exit 0 on success; 1 with one line `error: <what is wrong and what to do>` on fa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hailo_pipeline import __version__
 from hailo_pipeline.errors import PipelineError
@@ -24,7 +27,29 @@ def _progress(message: str) -> None:
 
 
 def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    print(json.dumps(result, sort_keys=True) if args.json else text)
+    print(json.dumps(result, sort_keys=True) if args.json else text, file=args.result_stream)
+
+
+@contextlib.contextmanager
+def _stdout_for_result_only() -> Iterator[TextIO]:
+    """Yields the stream for the command's result; until it closes, anything else written to stdout (the DFC
+    prints progress there, native libraries too) goes to stderr, so --json output stays parseable."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # stdout is no file (e.g. captured in-process)
+        result = sys.stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            yield result
+        return
+    os.dup2(sys.stderr.fileno(), 1)
+    try:
+        with os.fdopen(os.dup(saved), "w") as result:
+            yield result
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _findings_text(findings: list[Any]) -> str:
@@ -251,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        with _stdout_for_result_only() as args.result_stream:
+            return int(args.func(args))
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
