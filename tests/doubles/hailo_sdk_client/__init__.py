@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
-from tests.doubles.hef_builder import EdgeSpec, build_hef
+from hef_builder import EdgeSpec, build_hef
 
 from hailo_sdk_client.exposed_definitions import InferenceContext, States
 from hailo_sdk_client.model_translator.exceptions import UnsupportedModelError
