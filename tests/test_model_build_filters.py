@@ -15,7 +15,8 @@ PLUGIN = Path(__file__).parents[1] / "roles/model_build/filter_plugins/model_spe
 @pytest.fixture(scope="module")
 def filters() -> ModuleType:
     spec = importlib.util.spec_from_file_location("model_spec", PLUGIN)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
