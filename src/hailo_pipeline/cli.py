@@ -209,6 +209,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result.ok == result.requests else 1
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from hailo_pipeline.probe import probe
+
+    result = probe(args.url, args.release_dir)
+    text = (
+        f"{result['release']} is live on {result['backend']}: {result['windows']} golden windows, "
+        f"worst latent cosine {result['latent']['cosine_min']:.6f}"
+    )
+    _emit(args, result, text)
+    return 0
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
@@ -262,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
+    p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as EdgeInfer sees it")
+    p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
+    p.add_argument("release_dir", type=Path, help="the bundle that should be live")
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
     p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx"])
     p.add_argument("out", type=Path)
