@@ -209,6 +209,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if result.ok == result.requests else 1
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from hailo_pipeline import manifest as manifest_io
+    from hailo_pipeline.compat import fit_problems
+
+    manifest = manifest_io.read(args.release_dir)
+    problems = fit_problems(manifest["hef"], args.device_arch or None, args.hailort or None, args.driver or None)
+    if problems:
+        raise PipelineError(f"{manifest['release']} does not fit this host: " + "; ".join(problems))
+    _emit(args, {"release": manifest["release"], "fits": True}, f"{manifest['release']} fits")
+    return 0
+
+
 def cmd_probe(args: argparse.Namespace) -> int:
     from hailo_pipeline.probe import probe
 
@@ -274,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
+    p = add("fit", cmd_fit, "does a bundle fit a host: HEF arch vs device, HEF vs HailoRT, driver vs library")
+    p.add_argument("release_dir", type=Path)
+    p.add_argument("--device-arch", default="", help="hailortcli fw-control identify's Device Architecture (empty: unknown)")
+    p.add_argument("--hailort", default="", help="the host's HailoRT library version (empty: unknown)")
+    p.add_argument("--driver", default="", help="the host's hailo_pci driver version (empty: unknown)")
     p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as EdgeInfer sees it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")

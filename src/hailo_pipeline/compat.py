@@ -40,3 +40,22 @@ def requires_hailort(sdk_version: str, header_version: int) -> str:
         known = ", ".join(DFC_TO_HAILORT)
         raise ValueError(f"DFC {sdk_version} is not in the compatibility table (known: {known}); Hailo-8 needs DFC 3.x")
     return max(DFC_TO_HAILORT[minor], HEF_HEADER_MIN_HAILORT.get(header_version, "0"), key=version_key)
+
+
+# HEF architectures each device runs (HailoRT is_hef_compatible): a Hailo-8 also runs 8L HEFs, slower.
+DEVICE_RUNS = {"HAILO8": ("HAILO8", "HAILO8P", "HAILO8R", "HAILO8L"), "HAILO8L": ("HAILO8L",)}
+
+
+def fit_problems(hef: dict[str, str] | None, device_arch: str | None, library: str | None, driver: str | None) -> list[str]:
+    """Why a bundle's HEF cannot run on a host (empty when it can). None means the host did not report that
+    fact (no accelerator): checks that need it are skipped, and the sidecar falls back to ONNX Runtime."""
+    problems = []
+    if driver and library and driver != library:
+        problems.append(f"hailo_pci driver {driver} differs from HailoRT library {library}: HailoRT refuses to run (status 76)")
+    if hef is None:
+        return problems
+    if device_arch and hef["hw_arch"] not in DEVICE_RUNS.get(device_arch, ()):
+        problems.append(f"the HEF is for {hef['hw_arch']}; a {device_arch} device cannot run it")
+    if library and version_key(library) < version_key(hef["requires_hailort"]):
+        problems.append(f"the HEF (DFC {hef['sdk_version']}) needs HailoRT >= {hef['requires_hailort']}; the host has {library}")
+    return problems
