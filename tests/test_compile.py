@@ -161,19 +161,19 @@ def test_without_the_dfc_the_int8_preview_still_reports_risk(write_spec: Callabl
 
 
 def test_verify_reads_the_hef_back(dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    from tests.test_verify import _rewrite_sums
+    from tests.tamper import rewrite_sums
 
     bundle = build(write_spec(calibration=SMALL), tmp_path / "out").release_dir
     manifest = json.loads((bundle / "release.json").read_text())
     manifest["hef"]["hw_arch"] = "HAILO8L"
     (bundle / "release.json").write_text(json.dumps(manifest))
-    _rewrite_sums(bundle)
+    rewrite_sums(bundle)
     with pytest.raises(PipelineError, match=r"model.hef is HAILO8P / DFC 3.33.0, the manifest says \('HAILO8L', '3.33.0'\)"):
         verify(bundle)
     (bundle / "model.hef").write_bytes(b'{"mock_hef": true}')
     manifest["files"]["model.hef"] = sha256_bytes(b'{"mock_hef": true}')
     (bundle / "release.json").write_text(json.dumps(manifest))
-    _rewrite_sums(bundle)
+    rewrite_sums(bundle)
     with pytest.raises(PipelineError, match="not a HEF"):
         verify(bundle)
 

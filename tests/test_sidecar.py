@@ -17,7 +17,7 @@ import pytest
 from hailo_pipeline.engine import load_engine
 from tests.conftest import SAMPLES, build_example
 from tests.sidecar_server import post, running
-from tests.test_verify import _rewrite_sums
+from tests.tamper import break_goldens
 
 MODEL_BACKEND_URL_PATH = "/infer"  # EdgeInfer's compose value is http://hailo-inference:9000/infer
 
@@ -128,16 +128,7 @@ def _tampered_goldens(bundle: Path, tmp_path: Path) -> Path:
 
     copy = tmp_path / bundle.name
     shutil.copytree(bundle, copy)
-    with np.load(copy / "golden.npz") as golden:
-        arrays = dict(golden)
-    arrays["latent"] = arrays["latent"] * -1
-    np.savez(copy / "golden.npz", **arrays)
-    manifest = json.loads((copy / "release.json").read_text())
-    from hailo_pipeline.release import sha256_file
-
-    manifest["files"]["golden.npz"] = sha256_file(copy / "golden.npz")
-    (copy / "release.json").write_text(json.dumps(manifest))
-    _rewrite_sums(copy)
+    break_goldens(copy)
     return copy
 
 

@@ -14,6 +14,7 @@ from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.release import SUMS, sha256_bytes
 from hailo_pipeline.verify import verify
 from tests.conftest import build_example
+from tests.tamper import rewrite_sums
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +27,6 @@ def bundle(built: Path, tmp_path: Path) -> Path:
     copy = tmp_path / built.name
     shutil.copytree(built, copy)
     return copy
-
-
-def _rewrite_sums(bundle: Path) -> None:
-    """Makes SHA256SUMS match whatever is in the folder now, as a careless hand edit would."""
-    lines = sorted(f"{sha256_bytes(p.read_bytes())}  {p.name}\n" for p in bundle.iterdir() if p.name != SUMS)
-    (bundle / SUMS).write_text("".join(lines))
 
 
 def test_flipped_byte_in_the_model_is_corruption(bundle: Path) -> None:
@@ -62,14 +57,14 @@ def test_manifest_schema_is_checked_even_when_sums_match(bundle: Path) -> None:
     del manifest["normalization"]
     manifest["input"].pop("layout")
     (bundle / "release.json").write_text(json.dumps(manifest))
-    _rewrite_sums(bundle)
+    rewrite_sums(bundle)
     with pytest.raises(PipelineError, match=re.escape("invalid manifest: 'normalization' missing; 'input.layout' missing")):
         verify(bundle)
 
 
 def test_files_must_match_what_the_manifest_records(bundle: Path) -> None:
     (bundle / "report.html").write_text("<html>edited</html>")
-    _rewrite_sums(bundle)
+    rewrite_sums(bundle)
     with pytest.raises(PipelineError, match=re.escape("report.html differs from the sha256 the manifest records")):
         verify(bundle)
 
@@ -84,7 +79,7 @@ def test_golden_vectors_that_do_not_reproduce_are_refused(bundle: Path) -> None:
     manifest = json.loads((bundle / "release.json").read_text())
     manifest["files"]["golden.npz"] = sha256_bytes(buffer.getvalue())
     (bundle / "release.json").write_text(json.dumps(manifest))
-    _rewrite_sums(bundle)
+    rewrite_sums(bundle)
     with pytest.raises(PipelineError, match="golden latent do not reproduce on onnxruntime"):
         verify(bundle)
 

@@ -1,0 +1,38 @@
+"""Test helper: damage a release bundle the way a careless hand edit would, keeping its checksums consistent.
+
+Also a command for scenarios that need such a bundle:  python tests/tamper.py break-goldens BUNDLE_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hailo_pipeline.release import SUMS, sha256_bytes, sha256_file
+
+
+def rewrite_sums(bundle: Path) -> None:
+    """Makes SHA256SUMS match whatever is in the folder now."""
+    lines = sorted(f"{sha256_bytes(p.read_bytes())}  {p.name}\n" for p in bundle.iterdir() if p.name != SUMS)
+    (bundle / SUMS).write_text("".join(lines))
+
+
+def break_goldens(bundle: Path) -> None:
+    """Negates the golden latents, so the bundle's own model no longer reproduces them; manifest and sums agree."""
+    with np.load(bundle / "golden.npz") as golden:
+        arrays = dict(golden)
+    arrays["latent"] = arrays["latent"] * -1
+    np.savez(bundle / "golden.npz", **arrays)
+    manifest = json.loads((bundle / "release.json").read_text())
+    manifest["files"]["golden.npz"] = sha256_file(bundle / "golden.npz")
+    (bundle / "release.json").write_text(json.dumps(manifest))
+    rewrite_sums(bundle)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "break-goldens":
+        sys.exit("usage: python tests/tamper.py break-goldens BUNDLE_DIR")
+    break_goldens(Path(sys.argv[2]))
