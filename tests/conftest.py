@@ -96,3 +96,18 @@ def dfc_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 def hailort_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """The HailoRT (hailo_platform) double."""
     yield from _install_double(monkeypatch, "hailo_platform")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    """The small example bundle, built once per module that uses it."""
+    return build_example(tmp_path_factory.mktemp("bundle"), sources["tcn_encoder"])
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path) -> Iterator[str]:
+    """The sidecar serving `bundle` on loopback (ONNX Runtime); its base URL."""
+    from tests.sidecar_server import running
+
+    with running(bundle) as running_sidecar:
+        yield running_sidecar.url

@@ -1,6 +1,5 @@
 """`hailo-pipeline probe`: the deploy's post-start check, against a real sidecar on loopback."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,19 +7,12 @@ import pytest
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.probe import health_url, probe
 from tests.conftest import SMALL_CALIBRATION, build_example
-from tests.sidecar_server import running
 from tests.test_sidecar import _tampered_goldens
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_example(tmp_path_factory.mktemp("probe"), sources["tcn_encoder"])
-
-
-@pytest.fixture(scope="module")
-def url(bundle: Path) -> Iterator[str]:
-    with running(bundle) as sidecar:
-        yield sidecar.url + "/infer"
+def url(server: str) -> str:
+    return server + "/infer"
 
 
 def test_health_url_is_derived_as_edgeinfer_does() -> None:

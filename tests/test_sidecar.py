@@ -6,7 +6,7 @@ import concurrent.futures
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,22 +15,11 @@ import orjson
 import pytest
 
 from hailo_pipeline.engine import load_engine
-from tests.conftest import SAMPLES, build_example
+from tests.conftest import SAMPLES
 from tests.sidecar_server import post, running
 from tests.tamper import break_goldens
 
 MODEL_BACKEND_URL_PATH = "/infer"  # EdgeInfer's compose value is http://hailo-inference:9000/infer
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_example(tmp_path_factory.mktemp("sidecar"), sources["tcn_encoder"])
-
-
-@pytest.fixture(scope="module")
-def server(bundle: Path) -> Iterator[str]:
-    with running(bundle) as running_sidecar:
-        yield running_sidecar.url
 
 
 def _edgeinfer_call(model_backend_url: str, body: bytes) -> tuple[list[float], list[float]] | None:
