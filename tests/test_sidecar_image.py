@@ -52,3 +52,22 @@ def test_image_serves_a_bundle_read_only_as_non_root(image: str, sources: dict[s
         assert _docker("inspect", "-f", "{{.State.ExitCode}}", name) == "0", "SIGTERM drains and exits cleanly"
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def test_context_mode_writes_what_a_host_build_needs_and_is_rerunnable(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    for _ in range(2):
+        made = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), "--context", str(context)], capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.strip() == str(context)
+    assert (context / "Dockerfile").read_text() == (REPO_ROOT / "files/sidecar/Dockerfile").read_text()
+    wheels = {p.name.split("-")[0].lower() for p in (context / "wheels").iterdir()}
+    assert {"hailo_pipeline", "fastapi", "onnxruntime", "uvicorn"} <= wheels
+
+
+def test_context_mode_refuses_a_folder_that_is_not_a_context(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    made = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), "--context", str(tmp_path)], capture_output=True, text=True)
+    assert made.returncode != 0
+    assert "holds more than a build context" in made.stderr
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
