@@ -63,4 +63,4 @@ def test_inventories_define_the_two_groups(repo_root: Path) -> None:
 
 def test_local_edge_is_the_container_local_edge_starts(repo_root: Path) -> None:
     assert _ansible_host(repo_root, "inventories/local/hosts.yml", "edge-local") == "hailo-fleet-edge-local"
-    assert "NAME=hailo-fleet-edge-local" in (repo_root / "scripts/local-edge").read_text()
+    assert "NAME=${LOCAL_EDGE_NAME:-hailo-fleet-edge-local}" in (repo_root / "scripts/local-edge").read_text()

@@ -1,0 +1,72 @@
+"""scripts/local-edge: the demo's simulated Pi comes up with EdgeInfer in stub mode, and one that was stopped
+(this machine restarted) or left half set up is recreated whole instead of being trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def _local_edge(name: str, action: str) -> str:
+    done = subprocess.run(
+        [str(REPO_ROOT / "scripts/local-edge"), action],
+        env={**os.environ, "LOCAL_EDGE_NAME": name},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+def _container_id(name: str) -> str:
+    return _docker("container", "inspect", "-f", "{{.Id}}", name).stdout.strip()
+
+
+def _edgeinfer_health(name: str) -> dict[str, object]:
+    """The stand-in's /healthz, once it listens (its port is published before its server starts)."""
+    deadline = time.monotonic() + 30
+    while (answer := _docker("exec", name, "curl", "-sS", "-m", "3", "http://127.0.0.1:8080/healthz")).returncode:
+        assert time.monotonic() < deadline, answer.stderr
+        time.sleep(0.5)
+    return json.loads(answer.stdout)
+
+
+@pytest.fixture
+def name() -> Iterator[str]:
+    name = f"local-edge-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    _local_edge(name, "down")
+    assert _docker("container", "inspect", name).returncode != 0
+    assert _docker("volume", "inspect", f"{name}-docker").returncode != 0, "down removes the engine's volume too"
+
+
+def test_up_is_a_no_op_while_edgeinfer_runs_and_recreates_a_stopped_or_broken_pi(name: str) -> None:
+    _local_edge(name, "up")
+    assert _edgeinfer_health(name)["use_real_model"] is False
+    first = _container_id(name)
+
+    assert "is running" in _local_edge(name, "up")
+    assert _container_id(name) == first
+
+    _docker("stop", "-t", "2", name)
+    assert "recreating it" in _local_edge(name, "up")
+    second = _container_id(name)
+    assert second != first
+    assert _edgeinfer_health(name)["use_real_model"] is False
+
+    _docker("exec", name, "docker", "rm", "-f", "edge-infer")
+    assert "recreating it" in _local_edge(name, "up")
+    assert _container_id(name) != second
+    assert _edgeinfer_health(name)["use_real_model"] is False
