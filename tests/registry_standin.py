@@ -20,7 +20,6 @@ import tarfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
@@ -42,13 +41,13 @@ class Store:
         self.blobs: dict[str, Blob] = {}
         self.manifests: dict[tuple[str, str], bytes] = {}
         with tarfile.open(tarball) as tar:
-            saved = json.load(_member(tar, "manifest.json"))
+            saved = json.loads(_read(tar, _resolve(tar, "manifest.json")))
             for image in saved:
                 self._add_image(tar, image)
 
     def _add_image(self, tar: tarfile.TarFile, image: dict) -> None:
         config_member = _resolve(tar, image["Config"])
-        config = _member(tar, image["Config"]).read()
+        config = _read(tar, config_member)
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         self.blobs[config_digest] = Blob(config_member.offset_data, config_member.size)
         layers = []
@@ -78,11 +77,11 @@ def _resolve(tar: tarfile.TarFile, path: str) -> tarfile.TarInfo:
     return member
 
 
-def _member(tar: tarfile.TarFile, path: str) -> IO[bytes]:
-    extracted = tar.extractfile(_resolve(tar, path))
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    extracted = tar.extractfile(member)
     if extracted is None:
-        raise SystemExit(f"{path} in the tarball is not a file")
-    return extracted
+        raise SystemExit(f"{member.name} in the tarball is not a file")
+    return extracted.read()
 
 
 ROUTE = re.compile(r"^/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<reference>[^/]+)$")

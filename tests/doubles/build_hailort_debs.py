@@ -32,17 +32,17 @@ def build_deb(name: str, version: str, outdir: Path) -> Path:
     return deb
 
 
-def index_entry(deb: Path) -> str:
+def index_entry(deb: Path, sha256: str) -> str:
     control = subprocess.run(["dpkg-deb", "--field", str(deb)], check=True, capture_output=True, text=True).stdout
-    data = deb.read_bytes()
-    return f"{control.rstrip()}\nFilename: ./{deb.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
+    return f"{control.rstrip()}\nFilename: ./{deb.name}\nSize: {deb.stat().st_size}\nSHA256: {sha256}\n"
 
 
 def main(outdir: Path, version: str) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     debs = [build_deb(name, version, outdir) for name in PACKAGES]
-    (outdir / "Packages").write_text("\n".join(index_entry(deb) for deb in debs))
-    print(json.dumps([{"file": str(deb), "sha256": hashlib.sha256(deb.read_bytes()).hexdigest()} for deb in debs]))
+    sha256s = [hashlib.sha256(deb.read_bytes()).hexdigest() for deb in debs]
+    (outdir / "Packages").write_text("\n".join(map(index_entry, debs, sha256s)))
+    print(json.dumps([{"file": str(deb), "sha256": sha256} for deb, sha256 in zip(debs, sha256s, strict=True)]))
 
 
 if __name__ == "__main__":
