@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +25,13 @@ import httpx
 import orjson
 import yaml
 
-from hailo_pipeline.bench import bench, request_window
-from hailo_pipeline.build import build
-from hailo_pipeline.engine import load_engine
-from hailo_pipeline.examples import example_checkpoint
+from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.model.examples import example_checkpoint
+from hailo_pipeline.serve.bench import bench, request_window
+from hailo_pipeline.serve.engine import load_engine
+
+# The CLI of the interpreter running this script, whether or not its venv is activated.
+CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = request_window()
@@ -63,7 +67,7 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning"}
-        server = subprocess.Popen(["hailo-pipeline", "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)
+        server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)
         url = f"http://127.0.0.1:{port}/infer"
         try:
             for _ in range(300):

@@ -10,6 +10,7 @@ Usage: .venv/bin/python scripts/bench_toolkit.py
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,10 +19,13 @@ from pathlib import Path
 import onnx
 import yaml
 
-from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx
-from hailo_pipeline.export import export_onnx
-from hailo_pipeline.onnx_rewrite import import_onnx
-from hailo_pipeline.preflight import preflight
+from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx
+from hailo_pipeline.model.export import export_onnx
+from hailo_pipeline.model.onnx_rewrite import import_onnx
+from hailo_pipeline.model.preflight import preflight
+
+# The CLI of the interpreter running this script, whether or not its venv is activated.
+CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +52,7 @@ def main() -> None:
         spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
         spec["source"]["checkpoint"] = str(checkpoint)
         (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
-        command = ["hailo-pipeline", "build", str(folder / "spec.yaml"), "--out", str(folder / "out")]
+        command = [CLI, "build", str(folder / "spec.yaml"), "--out", str(folder / "out")]
 
         rows = [
             ("export + rewrite + preflight (TCN)", _seconds(convert), 10.0),

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx
+from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SPEC = REPO_ROOT / "files/examples/tcn_encoder.yaml"
 SAMPLES = REPO_ROOT / "tests/fixtures/edgeinfer-samples"
+# The console script of the interpreter running the tests, whether or not its venv is activated.
+CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
 
 def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     """The bundled example spec on `checkpoint` (256 calibration windows unless overridden), built in folder/out."""
-    from hailo_pipeline.build import build
+    from hailo_pipeline.build.pipeline import build
 
     spec = example_spec_dict() | {"calibration": SMALL_CALIBRATION} | overrides
     spec["source"] = {"arch": "tcn_encoder", "checkpoint": str(checkpoint)}

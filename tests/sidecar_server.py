@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from hailo_pipeline.sidecar import create_app
-from hailo_pipeline.sidecar_config import SidecarConfig
+from hailo_pipeline.serve.app import create_app
+from hailo_pipeline.serve.settings import SidecarConfig
 
 
 def free_port() -> int:

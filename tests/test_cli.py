@@ -9,10 +9,11 @@ from pathlib import Path
 
 from hailo_pipeline import __version__
 from hailo_pipeline.cli import main
+from tests.conftest import CLI
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["hailo-pipeline", *args], capture_output=True, text=True)
+    return subprocess.run([CLI, *args], capture_output=True, text=True)
 
 
 def test_console_script_reports_the_package_version() -> None:
@@ -57,9 +58,7 @@ def test_json_stdout_stays_clean_while_the_dfc_prints(write_spec: Callable[..., 
     # The DFC (and its double) print progress to stdout; with --json only the result may reach it.
     spec = write_spec(calibration={"windows": 256, "min_windows": 256}, require_hef=True)
     env = os.environ | {"PYTHONPATH": str(Path(__file__).parent / "doubles")}
-    out = subprocess.run(
-        ["hailo-pipeline", "build", str(spec), "--out", str(tmp_path / "out"), "--json"], capture_output=True, text=True, env=env
-    )
+    out = subprocess.run([CLI, "build", str(spec), "--out", str(tmp_path / "out"), "--json"], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hef"].startswith("compiled: DFC 3.33.0")
     assert out.stdout.count("\n") == 1

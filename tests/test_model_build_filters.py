@@ -7,7 +7,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from hailo_pipeline.spec import parse_spec
+from hailo_pipeline.build.spec import parse_spec
 
 PLUGIN = Path(__file__).parents[1] / "roles/model_build/filter_plugins/model_spec.py"
 

@@ -57,7 +57,7 @@ def _findings_text(findings: list[Any]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build import build, plan
+    from hailo_pipeline.build.pipeline import build, plan
 
     if args.dry_run:
         planned = plan(args.spec, args.out)
@@ -81,7 +81,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _write_converted(args: argparse.Namespace, data: bytes, parity: Any, extra: dict[str, Any], lines: list[str]) -> int:
     import onnx
 
-    from hailo_pipeline.preflight import as_dicts, errors, preflight
+    from hailo_pipeline.model.preflight import as_dicts, errors, preflight
 
     findings = preflight(onnx.load_from_string(data))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,14 +100,14 @@ def _write_converted(args: argparse.Namespace, data: bytes, parity: Any, extra: 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hailo_pipeline.export import export_onnx
+    from hailo_pipeline.model.export import export_onnx
 
     exported = export_onnx(args.arch, args.checkpoint, args.window)
     return _write_converted(args, exported.onnx, exported.parity, {}, [])
 
 
 def cmd_import_onnx(args: argparse.Namespace) -> int:
-    from hailo_pipeline.onnx_rewrite import import_onnx
+    from hailo_pipeline.model.onnx_rewrite import import_onnx
 
     try:
         data = args.source.read_bytes()
@@ -120,7 +120,7 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     import onnx
 
-    from hailo_pipeline.preflight import as_dicts, errors, preflight
+    from hailo_pipeline.model.preflight import as_dicts, errors, preflight
 
     try:
         model = onnx.load(str(args.model))
@@ -136,9 +136,9 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hailo_pipeline.build import input_height, source_bytes
-    from hailo_pipeline.calibration import lint, spec_windows
-    from hailo_pipeline.spec import load_spec
+    from hailo_pipeline.build.calibration import lint, spec_windows
+    from hailo_pipeline.build.pipeline import input_height, source_bytes
+    from hailo_pipeline.build.spec import load_spec
 
     spec = load_spec(args.spec)
     windows = spec_windows(spec, input_height(spec, source_bytes(spec)[0]))
@@ -159,7 +159,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hailo_pipeline.verify import verify
+    from hailo_pipeline.build.verify import verify
 
     result = verify(args.release_dir)
     latent = result["golden"]["latent"]
@@ -172,7 +172,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_hef(args: argparse.Namespace) -> int:
-    from hailo_pipeline.hef import describe, inspect_hef
+    from hailo_pipeline.hailo.hef import describe, inspect_hef
 
     info = inspect_hef(args.hef)
     _emit(args, info.as_dict(), describe(info))
@@ -182,8 +182,8 @@ def cmd_inspect_hef(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from hailo_pipeline.sidecar import create_app
-    from hailo_pipeline.sidecar_config import from_env
+    from hailo_pipeline.serve.app import create_app
+    from hailo_pipeline.serve.settings import from_env
 
     config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
     uvicorn.run(
@@ -201,7 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import orjson
 
-    from hailo_pipeline.bench import bench, request_window
+    from hailo_pipeline.serve.bench import bench, request_window
 
     body = args.body.read_bytes() if args.body is not None else orjson.dumps({"x": request_window().tolist()})
     result = bench(args.url, body, args.concurrency, args.requests)
@@ -210,8 +210,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from hailo_pipeline import manifest as manifest_io
-    from hailo_pipeline.compat import fit_problems
+    from hailo_pipeline.build import manifest as manifest_io
+    from hailo_pipeline.hailo.compat import fit_problems
 
     manifest = manifest_io.read(args.release_dir)
     problems = fit_problems(manifest["hef"], args.device_arch or None, args.hailort or None, args.driver or None)
@@ -222,7 +222,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from hailo_pipeline.probe import probe
+    from hailo_pipeline.serve.probe import probe
 
     result = probe(args.url, args.release_dir)
     text = (
@@ -234,7 +234,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_example(args: argparse.Namespace) -> int:
-    from hailo_pipeline.examples import example_checkpoint, original_tcn_onnx, write_if_changed
+    from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
     data = original_tcn_onnx(args.seed) if args.kind == "tcn_encoder_onnx" else example_checkpoint(args.kind, args.seed)
     changed = write_if_changed(args.out, data)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from hailo_pipeline.hef import Stream, inspect_hef
+from hailo_pipeline.hailo.hef import Stream, inspect_hef
 
 __version__ = "4.23.0"
 CALLS: list[tuple[str, dict[str, Any]]] = []

@@ -1,0 +1,311 @@
+"""`hailo-pipeline build SPEC --out DIR`: one model spec -> one verified, content-addressed release bundle.
+
+Stages: source (export a checkpoint, or import and rewrite an ONNX) -> export parity gate -> Hailo
+preflight -> calibration + lint -> latents -> motif head -> golden vectors -> HEF status -> report ->
+bundle. The build id is computed first from the inputs alone; when that bundle already exists and its
+checksums verify, it is returned without doing any of the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from hailo_pipeline.build import compile_stage, int8_preview, report
+from hailo_pipeline.build import manifest as manifest_io
+from hailo_pipeline.build.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
+from hailo_pipeline.build.model_io import to_latents, to_model_input
+from hailo_pipeline.build.motif_head import PrototypeHead, fit_prototypes
+from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
+from hailo_pipeline.build.spec import ModelSpec, load_spec
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.model import preflight as hailo_preflight
+from hailo_pipeline.model.architectures import INPUT_HEIGHT
+from hailo_pipeline.model.onnx_model import OnnxModel
+from hailo_pipeline.model.parity import Parity
+
+GOLDEN_SEED_OFFSET = 1_000_003  # golden and held-out windows are drawn apart from the calibration windows
+HOLDOUT_SEED_OFFSET = 2_000_003
+GOLDEN_TOLERANCE = {"cosine_min": 0.9999, "max_abs": 1e-3}
+_TOOLCHAIN = ("hailo-pipeline", "torch", "onnx", "onnxruntime", "numpy", "hailo_dataflow_compiler")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    release_dir: Path
+    build_id: str
+    cached: bool
+    hef_status: str
+
+
+def toolchain_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for dist in _TOOLCHAIN:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+# The installed hailo_pipeline package, every subpackage of it.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+_CODE_SUFFIXES = (".py", ".j2")
+
+
+def code_digest(package: Path) -> bytes:
+    """This package's own source, every stage and template: a fix anywhere in it changes the build id."""
+    sources = sorted(p for p in package.rglob("*") if p.suffix in _CODE_SUFFIXES and p.is_file())
+    return hashlib.sha256(b"".join(p.relative_to(package).as_posix().encode() + b"\0" + p.read_bytes() for p in sources)).digest()
+
+
+def source_bytes(spec: ModelSpec) -> tuple[bytes, Path]:
+    path = spec.source.checkpoint or spec.source.onnx
+    assert path is not None  # parse_spec guarantees one of them
+    try:
+        return path.read_bytes(), path
+    except FileNotFoundError:
+        raise PipelineError(f"source file {path} not found (spec source.{'checkpoint' if spec.source.checkpoint else 'onnx'})") from None
+
+
+def input_height(spec: ModelSpec, source: bytes) -> int:
+    """Rows (H) of the model input: fixed by the architecture, or read from an ONNX source
+    (1 for a rank-3 (1, T, C) input, dim 2 of an NCHW one)."""
+    if spec.source.arch is not None:
+        return INPUT_HEIGHT[spec.source.arch]
+    try:
+        dims = [d.dim_value for d in onnx.load_from_string(source).graph.input[0].type.tensor_type.shape.dim]
+    except Exception:
+        raise PipelineError("source.onnx is not an ONNX model (protobuf parse failed)") from None
+    return dims[2] if len(dims) == 4 else 1
+
+
+def _convert(spec: ModelSpec, source: bytes, progress: Progress) -> tuple[bytes, Parity, list[str], str]:
+    """The Hailo-friendly graph, its parity with the source, the rewrite log, and the source kind."""
+    if spec.source.checkpoint is not None:
+        from hailo_pipeline.model.export import export_onnx  # torch loads only when there is something to export
+
+        progress(f"export: {spec.source.arch} checkpoint -> ONNX (opset 11)")
+        exported = export_onnx(str(spec.source.arch), spec.source.checkpoint, spec.input.window)
+        return exported.onnx, exported.parity, [], "checkpoint"
+    from hailo_pipeline.model.onnx_rewrite import import_onnx
+
+    progress("import-onnx: rewriting the source graph into the Hailo-friendly form")
+    imported = import_onnx(source)
+    return imported.onnx, imported.parity, imported.changes, "onnx"
+
+
+def _check_input(spec: ModelSpec, model: OnnxModel, height: int) -> None:
+    want = (1, len(spec.input.channels), height, spec.input.window)
+    if tuple(model.input_shape) != want:
+        raise PipelineError(
+            f"the model input is {list(model.input_shape)}, the spec implies {list(want)} (input.window {spec.input.window})"
+        )
+
+
+def _check_latent(spec: ModelSpec, latent_dim: int) -> None:
+    if latent_dim != spec.outputs.latent_dim:
+        hint = " (a TCN checkpoint without fc_mu yields its pooled features)" if spec.source.arch == "tcn_encoder" else ""
+        raise PipelineError(
+            f"the model produces {latent_dim}-d latents{hint}, the spec requires outputs.latent_dim {spec.outputs.latent_dim}"
+        )
+
+
+def _npz(**arrays: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything known before any work: the inputs, their build id, and where the bundle goes."""
+
+    spec: ModelSpec
+    source: bytes
+    source_path: Path
+    height: int
+    calibration: np.ndarray
+    toolchain: dict[str, str | None]
+    build_id: str
+    release_dir: Path
+
+
+def plan(spec_path: Path, out_dir: Path) -> BuildPlan:
+    """Reads the inputs and computes the build id; builds nothing (`build --dry-run`)."""
+    spec = load_spec(spec_path)
+    source, source_path = source_bytes(spec)
+    height = input_height(spec, source)
+    calibration = spec_windows(spec, height)
+    toolchain = toolchain_versions()
+    bid = build_id(
+        {
+            "source": source,
+            "spec": spec.canonical_json().encode(),
+            "calibration": calibration.tobytes() + str(calibration.shape).encode(),
+            "toolchain": json.dumps(toolchain, sort_keys=True).encode(),
+            "code": code_digest(PACKAGE_ROOT),
+        }
+    )
+    release_dir = out_dir / release_name(spec.name, spec.version, bid)
+    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir)
+
+
+def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -> BuildResult:
+    planned = plan(spec_path, out_dir)
+    spec, source, source_path, height, calibration = planned.spec, planned.source, planned.source_path, planned.height, planned.calibration
+    bid, release = planned.build_id, planned.release_dir.name
+    if planned.release_dir.exists():
+        check_sums(planned.release_dir)
+        stored = manifest_io.read(planned.release_dir)
+        progress(f"unchanged inputs: {release} already built")
+        return BuildResult(planned.release_dir, bid, cached=True, hef_status=stored["hef_status"])
+
+    onnx_bytes, parity, changes, kind = _convert(spec, source, progress)
+    if parity.cosine_min < spec.gates.export_cosine_min:
+        raise PipelineError(
+            f"export parity gate failed: worst cosine {parity.cosine_min:.7f} < {spec.gates.export_cosine_min} "
+            f"(max abs error {parity.max_abs:.3g}); the converted graph does not compute what the source computes"
+        )
+    progress("preflight: checking every node against what the Hailo parser accepts")
+    findings = hailo_preflight.preflight(onnx.load_from_string(onnx_bytes))
+    blocking = hailo_preflight.errors(findings)
+    if blocking:
+        raise PipelineError("Hailo preflight failed: " + "; ".join(f.line() for f in blocking))
+
+    progress(f"calibration: {len(calibration)} windows, lint")
+    calib_lint = lint(calibration, spec.normalization, spec.calibration.min_windows)
+    if calib_lint.errors:
+        raise PipelineError("calibration lint failed: " + "; ".join(calib_lint.errors))
+    model = OnnxModel(onnx_bytes)
+    _check_input(spec, model, height)
+    progress("latents of the calibration windows (ONNX Runtime, FP32)")
+    latents = to_latents(model.run(to_model_input(calibration, spec.normalization)))
+    _check_latent(spec, latents.shape[1])
+    if spec.motif_head.kind != "prototypes":
+        raise PipelineError(
+            "motif_head.kind 'model' needs a model with its own motif output; tcn_encoder and conv2d_fsq have none: use 'prototypes'"
+        )
+    progress(f"motif head: {spec.motif_head.count} prototypes (k-means over calibration latents)")
+    head = fit_prototypes(latents, spec.motif_head.count, spec.motif_head.seed)
+
+    golden_raw = synthetic_windows(spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET)
+    golden_latents = to_latents(model.run(to_model_input(golden_raw, spec.normalization)))
+    golden = _npz(windows=golden_raw, latent=golden_latents, motif_scores=head.scores(golden_latents))
+    holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
+    holdout = to_model_input(holdout_raw, spec.normalization)
+    fp_holdout = model.run(holdout)
+    progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
+    int8 = int8_preview.preview(
+        onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
+    )
+
+    gates: dict[str, Any] = {
+        "export": {"threshold": spec.gates.export_cosine_min, "passed": True, "results": {"latent": parity.as_dict()}},
+        "int8_preview": {"label": int8_preview.LABEL, **int8.as_dict()},
+    }
+    with tempfile.TemporaryDirectory() as work:
+        onnx_path = Path(work) / "model.onnx"
+        onnx_path.write_bytes(onnx_bytes)
+        stage = compile_stage.run(spec, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress)
+        files = {"model.onnx": onnx_bytes, "golden.npz": golden}
+        if stage.hef is not None and stage.model_script is not None and stage.gate is not None:
+            files["model.hef"] = stage.hef
+            files["model.alls"] = stage.model_script.encode()
+            gates["quantized"] = stage.gate.as_dict()
+        manifest = _manifest(spec, bid, release, kind, source, source_path, changes, model, latents.shape[1], height, head)
+        manifest.update(
+            hef=stage.manifest,
+            hef_status=stage.status,
+            calibration={
+                "source": spec.calibration.source if spec.calibration.source == "synthetic" else Path(spec.calibration.source).name,
+                "windows": len(calibration),
+                "sha256": sha256_bytes(calibration.tobytes()),
+                "lint": calib_lint.as_dict(),
+            },
+            preflight=hailo_preflight.as_dicts(findings),
+            gates=gates,
+            files={name: sha256_bytes(data) for name, data in files.items()},
+            toolchain=planned.toolchain,
+        )
+        files["report.html"] = report.render(manifest, _plots(spec, parity, calib_lint, head))
+        manifest["files"]["report.html"] = sha256_bytes(files["report.html"])
+        files[manifest_io.MANIFEST] = manifest_io.dumps(manifest)
+        release_dir = write_bundle(out_dir, release, files)
+        if stage.hars:
+            write_bundle(out_dir, f"{release}.har", {p.name: p.read_bytes() for p in stage.hars.values() if p.is_file()})
+    progress(f"wrote {release_dir}")
+    return BuildResult(release_dir, bid, cached=False, hef_status=stage.status)
+
+
+def _manifest(
+    spec: ModelSpec,
+    bid: str,
+    release: str,
+    kind: str,
+    source: bytes,
+    source_path: Path,
+    changes: list[str],
+    model: OnnxModel,
+    latent_dim: int,
+    height: int,
+    head: PrototypeHead,
+) -> dict[str, Any]:
+    return {
+        "schema_version": manifest_io.SCHEMA_VERSION,
+        "name": spec.name,
+        "version": spec.version,
+        "build_id": bid,
+        "release": release,
+        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "source": {"kind": kind, "arch": spec.source.arch, "file": source_path.name, "sha256": sha256_bytes(source), "rewrite": changes},
+        "input": {
+            "name": model.input_name,
+            "shape": list(model.input_shape),
+            "layout": "NCHW",
+            "window": spec.input.window,
+            "height": height,
+            "channels": list(spec.input.channels),
+            "units": {"acc": "m/s^2", "gyro": "rad/s", "mag": "uT"},
+        },
+        "normalization": {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std), "applied": "host"},
+        "outputs": {
+            "name": model.output_names[0],
+            "shape": [1, latent_dim, 1, 1],
+            "latent_dim": latent_dim,
+            "motif_head": head.to_manifest(),
+        },
+        "hw_arch": spec.hw_arch,
+        "golden": {"windows": spec.gates.golden_windows, **GOLDEN_TOLERANCE},
+    }
+
+
+def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: PrototypeHead) -> dict[str, str]:
+    channels = calib_lint.channels
+    mean, std = spec.normalization.mean, spec.normalization.std
+    return {
+        "export parity: source vs converted graph outputs": report.scatter_svg(
+            parity.reference, parity.candidate, "parity", "source", "converted"
+        ),
+        "calibration: normalized range per channel": report.ranges_svg(
+            [c.channel for c in channels],
+            [(c.min - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
+            [(c.max - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
+            COVERAGE_Z,
+        ),
+        "motif prototypes: scale (RMS member distance)": report.bars_svg(head.scales.tolist(), "prototype scales"),
+    }

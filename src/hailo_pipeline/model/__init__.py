@@ -1,0 +1,1 @@
+"""The graph side: architectures and checkpoints, export to ONNX, the Hailo-compatible rewrite and preflight."""

@@ -1,0 +1,205 @@
+"""`hailo-pipeline build`: one spec -> one content-addressed bundle; failures leave nothing behind."""
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hailo_pipeline.build import pipeline
+from hailo_pipeline.build.manifest import validate
+from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.build.release import write_bundle
+from hailo_pipeline.build.verify import verify
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.model.examples import tcn_encoder_state
+from tests.conftest import build_example
+
+SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
+
+
+@pytest.fixture(scope="module")
+def example_bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    """The bundled example spec with all defaults (1024 synthetic windows), built once."""
+    return build_example(tmp_path_factory.mktemp("example"), sources["tcn_encoder"], calibration={})  # {}: the defaults
+
+
+def test_bundle_layout_manifest_and_checksums(example_bundle: Path) -> None:
+    assert re.fullmatch(r"tcn-encoder-1\.0\.0-[0-9a-f]{12}", example_bundle.name)
+    assert sorted(p.name for p in example_bundle.iterdir()) == [
+        "SHA256SUMS",
+        "golden.npz",
+        "model.onnx",
+        "release.json",
+        "report.html",
+    ]
+    subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=example_bundle, check=True)
+    manifest = validate(json.loads((example_bundle / "release.json").read_text()))
+    assert manifest["build_id"].startswith(example_bundle.name[-12:])
+    assert manifest["input"]["shape"] == [1, 9, 1, 100]
+    assert manifest["outputs"]["latent_dim"] == 64
+    assert manifest["outputs"]["motif_head"]["count"] == 12
+    assert manifest["hef"] is None
+    assert manifest["hef_status"].startswith("not compiled: DFC not installed")
+    assert manifest["calibration"]["windows"] == 1024
+    assert manifest["gates"]["export"]["results"]["latent"]["cosine_min"] >= 0.99999
+    preview = manifest["gates"]["int8_preview"]
+    assert preview["label"].endswith("a preview, not the Hailo quantizer")
+    assert set(preview["results"]) == {"latent", "motif_scores"}
+    assert "quantized" not in manifest["gates"], "no DFC, no quantization gate"
+    assert manifest["toolchain"]["torch"].startswith("2.13.0")
+
+
+def test_golden_vectors_hold_raw_windows_and_contract_outputs(example_bundle: Path) -> None:
+    with np.load(example_bundle / "golden.npz") as golden:
+        assert golden["windows"].shape == (16, 1, 100, 9)
+        assert golden["latent"].shape == (16, 64)
+        scores = golden["motif_scores"]
+    assert scores.shape == (16, 12)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert 9 < np.abs(golden_az := np.load(example_bundle / "golden.npz")["windows"][..., 2]).mean() < 11, golden_az.shape
+
+
+def test_report_shows_the_release_gates_and_plots(example_bundle: Path) -> None:
+    page = (example_bundle / "report.html").read_text()
+    assert example_bundle.name in page
+    assert page.count("<svg") == 3
+    assert "export parity" in page
+    assert "DFC not installed" in page
+
+
+def test_same_inputs_return_the_existing_bundle_without_work(example_bundle: Path) -> None:
+    spec = example_bundle.parent.parent / "spec.yaml"  # written by build_example
+    before = {p.name: p.stat().st_mtime_ns for p in example_bundle.iterdir()}
+    again = build(spec, example_bundle.parent)
+    assert again.cached
+    assert again.release_dir == example_bundle
+    assert {p.name: p.stat().st_mtime_ns for p in example_bundle.iterdir()} == before
+
+
+def test_verify_accepts_the_bundle(example_bundle: Path) -> None:
+    result = verify(example_bundle)
+    assert result["files"] == 4  # everything SHA256SUMS lists
+    assert result["golden"]["latent"]["cosine_min"] >= 0.9999
+
+
+def test_changed_spec_gives_a_new_build_id(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    a = build(write_spec("a.yaml", calibration=SMALL_CALIBRATION), tmp_path / "out")
+    b = build(write_spec("b.yaml", calibration=SMALL_CALIBRATION, motif_head={"seed": 1}), tmp_path / "out")
+    assert a.build_id != b.build_id
+    assert not a.cached
+    assert not b.cached
+
+
+def test_bring_your_own_onnx_builds_the_same_model(write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path) -> None:
+    from_checkpoint = build(write_spec("c.yaml", calibration=SMALL_CALIBRATION), tmp_path / "out").release_dir
+    onnx_spec = write_spec("o.yaml", calibration=SMALL_CALIBRATION, source={"onnx": str(sources["tcn_encoder_onnx"])})
+    from_onnx = build(onnx_spec, tmp_path / "out").release_dir
+    manifest = json.loads((from_onnx / "release.json").read_text())
+    assert manifest["source"]["kind"] == "onnx"
+    assert any("Slice chomp" in line for line in manifest["source"]["rewrite"])
+    with np.load(from_checkpoint / "golden.npz") as a, np.load(from_onnx / "golden.npz") as b:
+        np.testing.assert_allclose(a["latent"], b["latent"], atol=1e-4)
+    verify(from_onnx)
+
+
+def test_conv2d_fsq_builds_a_two_device_bundle(write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path) -> None:
+    spec = write_spec(
+        calibration=SMALL_CALIBRATION,
+        source={"arch": "conv2d_fsq", "checkpoint": str(sources["conv2d_fsq"])},
+        outputs={"latent_dim": 5},
+    )
+    bundle = build(spec, tmp_path / "out").release_dir
+    manifest = json.loads((bundle / "release.json").read_text())
+    assert manifest["input"]["shape"] == [1, 9, 2, 100]
+    assert manifest["outputs"]["shape"] == [1, 5, 1, 1]
+    verify(bundle)
+
+
+def _assert_nothing_written(out: Path) -> None:
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"require_hef": True}, "spec requires a HEF (require_hef: true) but it was not compiled: DFC not installed"),
+        ({"source": {"arch": "tcn_encoder", "checkpoint": "/nonexistent/model.pt"}}, "source file /nonexistent/model.pt not found"),
+        ({"calibration": {"windows": 100}}, "100 calibration windows, fewer than the 1024 required"),
+        ({"calibration": SMALL_CALIBRATION, "outputs": {"latent_dim": 32}}, "64-d latents"),
+        ({"calibration": SMALL_CALIBRATION, "motif_head": {"kind": "model"}}, "motif_head.kind 'model' needs a model"),
+    ],
+)
+def test_failures_say_why_and_leave_no_bundle(
+    write_spec: Callable[..., Path], tmp_path: Path, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(PipelineError) as err:
+        build(write_spec(**overrides), tmp_path / "out")
+    assert message in str(err.value)
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_fixed_shape_onnx_must_match_the_spec_window(write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path) -> None:
+    spec = write_spec(
+        calibration=SMALL_CALIBRATION,
+        source={"onnx": str(sources["tcn_encoder_onnx"])},
+        input={"window": 128},
+    )
+    with pytest.raises(PipelineError, match=r"the model input is \[1, 9, 1, 100\], the spec implies \[1, 9, 1, 128\]"):
+        build(spec, tmp_path / "out")
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_nan_in_real_calibration_fails_the_lint(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    from hailo_pipeline.build.calibration import synthetic_windows
+
+    windows = synthetic_windows(256, 100, 1, 0)[:, 0]
+    windows[7, 3, 2] = np.nan
+    np.save(tmp_path / "real.npy", windows)
+    spec = write_spec(calibration={"source": str(tmp_path / "real.npy"), "min_windows": 256})
+    with pytest.raises(PipelineError, match="calibration lint failed: 1 calibration values are NaN"):
+        build(spec, tmp_path / "out")
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_checkpoint_without_fc_mu_is_refused_with_the_reason(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    state = tcn_encoder_state()
+    del state["fc_mu.weight"], state["fc_mu.bias"]
+    torch.save(state, tmp_path / "no_head.pt")
+    spec = write_spec(calibration=SMALL_CALIBRATION, source={"arch": "tcn_encoder", "checkpoint": str(tmp_path / "no_head.pt")})
+    with pytest.raises(PipelineError, match="256-d latents \\(a TCN checkpoint without fc_mu yields its pooled features\\)"):
+        build(spec, tmp_path / "out")
+
+
+def test_an_interrupted_write_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_bundle(tmp_path, "r-1-abc", {"model.onnx": b"x", "sub/dir.bin": b"y"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "changed", ["cli.py", "model/parity.py", "build/spec.py", "hailo/hef.py", "hailo/templates/model_script.alls.j2", "serve/worker.py"]
+)
+def test_a_change_anywhere_in_the_package_changes_the_build_id(
+    tmp_path: Path, write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, changed: str
+) -> None:
+    copy = tmp_path / "hailo_pipeline"
+    shutil.copytree(pipeline.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(pipeline, "PACKAGE_ROOT", copy)
+    spec = write_spec()
+    before = pipeline.plan(spec, tmp_path / "out").build_id
+    assert pipeline.plan(spec, tmp_path / "out").build_id == before, "same code, same build id"
+    with (copy / changed).open("a") as source:
+        source.write("\n# a fix\n")
+    assert pipeline.plan(spec, tmp_path / "out").build_id != before
+
+
+def test_the_digest_reads_the_installed_package_whole() -> None:
+    root = pipeline.PACKAGE_ROOT
+    assert (root / "cli.py").is_file()
+    assert {p.name for p in root.iterdir() if (p / "__init__.py").is_file()} == {"model", "build", "hailo", "serve"}

@@ -1,0 +1,98 @@
+"""The HailoRT adapter against the API-shaped hailo_platform double: backend choice, InferModel calls,
+quantized golden check, serving, and releasing the device."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import numpy as np
+import pytest
+
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.serve.backends import choose
+from hailo_pipeline.serve.engine import load_engine
+from tests.conftest import SAMPLES, _install_double, build_example
+from tests.sidecar_server import post, running
+
+
+def _compiled_bundle(folder: Path, checkpoint: Path, **dfc: object) -> Path:
+    with pytest.MonkeyPatch.context() as mp:
+        for _ in _install_double(mp, "hailo_sdk_client"):
+            return build_example(folder, checkpoint, dfc=dfc)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    return _compiled_bundle(tmp_path_factory.mktemp("hailo"), sources["tcn_encoder"])
+
+
+@pytest.fixture
+def device(tmp_path: Path) -> Path:
+    node = tmp_path / "hailo0"  # stands in for /dev/hailo0
+    node.touch()
+    return node
+
+
+def test_auto_takes_hailort_only_with_library_device_and_hef(hailort_double: ModuleType, device: Path, tmp_path: Path) -> None:
+    assert choose("auto", True, device).backend == "hailo"
+    no_device = choose("auto", True, tmp_path / "absent")
+    assert no_device.backend == "onnxruntime"
+    assert f"{tmp_path / 'absent'} does not exist" in no_device.reason
+    assert "the bundle has no model.hef" in choose("auto", False, device).reason
+    with pytest.raises(PipelineError, match=re.escape("HAILO_BACKEND=hailo but the bundle has no model.hef")):
+        choose("hailo", False, device)
+
+
+def test_without_hailort_auto_says_why(device: Path) -> None:
+    choice = choose("auto", True, device)
+    assert choice.backend == "onnxruntime"
+    assert "hailo_platform (HailoRT) is not importable" in choice.reason
+
+
+def test_infer_model_api_use_and_quantized_goldens(hailort_double: ModuleType, compiled: Path, device: Path) -> None:
+    engine = load_engine(compiled, "auto", device, 1, 1000)
+    assert engine.backend.name == "hailo"
+    calls = [name for name, _ in hailort_double.CALLS]
+    assert calls[:2] == ["VDevice", "create_infer_model"]
+    assert hailort_double.CALLS[0][1]["scheduling_algorithm"] is hailort_double.HailoSchedulingAlgorithm.ROUND_ROBIN
+    formats = [args["type"] for name, args in hailort_double.CALLS if name == "set_format_type"]
+    assert formats == [hailort_double.FormatType.FLOAT32] * 2
+    assert calls.count("configure") == 1
+    check = engine.golden_check()
+    assert check.passed, check.detail
+    assert check.threshold == 0.98, "a quantized device is held to the quantization gate, not FP32 equality"
+    assert check.latent.cosine_min < 0.99999, "the emulated device really quantizes"
+    reference = load_engine(compiled, "onnxruntime", device, 1, 1000)
+    # Not the "realistic" sample: its gyro is in deg/s (+-20), beyond the calibrated range, and clips on a uint8 input.
+    rows = np.asarray(json.loads((SAMPLES / "static_imu_sample.json").read_text())["x"], np.float32)
+    hailo_latent, _ = engine.infer(rows)
+    cpu_latent, _ = reference.infer(rows)
+    cosine = float(hailo_latent @ cpu_latent / np.linalg.norm(hailo_latent) / np.linalg.norm(cpu_latent))
+    assert cosine > 0.98
+    engine.backend.close()
+    assert [name for name, _ in hailort_double.CALLS][-2:] == ["shutdown", "VDevice.release"]
+
+
+def test_sidecar_serves_on_hailort_and_releases_the_device(hailort_double: ModuleType, compiled: Path, device: Path) -> None:
+    with running(compiled, backend="auto", device=device) as s:
+        health = httpx.get(f"{s.url}/healthz").json()
+        assert health["backend"] == "hailo"
+        assert health["versions"] == {"hailort": "4.23.0", "hef_sdk": "3.33.0"}
+        answer = post(s.url, (SAMPLES / "static_imu_sample.json").read_bytes()).json()
+        assert answer["backend"] == "hailo"
+        assert len(answer["latent"]) == 64
+        metrics = httpx.get(f"{s.url}/metrics").text
+        assert 'backend="hailo",hailort_version="4.23.0",hef_sdk_version="3.33.0"' in metrics
+    assert [name for name, _ in hailort_double.CALLS][-2:] == ["shutdown", "VDevice.release"]
+
+
+def test_on_chip_normalization_feeds_raw_units(hailort_double: ModuleType, sources: dict[str, Path], tmp_path: Path, device: Path) -> None:
+    bundle = _compiled_bundle(tmp_path, sources["tcn_encoder"], normalization_on_chip=True)
+    engine = load_engine(bundle, "hailo", device, 1, 1000)
+    assert engine.on_chip
+    assert engine.golden_check().passed
