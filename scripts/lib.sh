@@ -22,3 +22,14 @@ use_venv() {
   [ -x "$VENV/bin/python" ] || die "no virtualenv at $VENV: run scripts/bootstrap first"
   export PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV"
 }
+
+# The Debian mirror this host already uses (DEBIAN_MIRROR overrides): debootstrap and apt-get download for
+# other suites must reach the same package source.
+debian_mirror() {
+  [ -z "${DEBIAN_MIRROR:-}" ] || { echo "${DEBIAN_MIRROR%/}"; return; }
+  local uri
+  uri=$(grep -h -E '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+        | grep -v -e security -e updates | grep -o -E 'https?://[^ ]+/debian/?' | head -1 || true)
+  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR"
+  echo "${uri%/}"
+}
