@@ -1,10 +1,13 @@
-"""The sidecar image, built with the local engine from files/sidecar/, runs a bundle hardened as on a Pi."""
+"""The sidecar image, built with the local engine from files/sidecar/, runs a bundle hardened as on a Pi:
+for this host's platform, and for the fleet's (arm64, Debian 13) under emulation (scripts/enable-arm64)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,32 +16,57 @@ import pytest
 from tests.conftest import REPO_ROOT, SAMPLES, build_example
 from tests.sidecar_server import free_port
 
+# The Pi 5's core: qemu emulates its "max" CPU unless told.
+EMULATED_PI = ("--platform", "linux/arm64", "-e", "QEMU_CPU=cortex-a76")
+HARDENED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+
 
 def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
+def _locked(name: str) -> str:
+    pins = dict(line.split("==", 1) for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
+    return pins[name]
+
+
+def _built(*args: str) -> Iterator[str]:
     tag = f"hailo-sidecar:test-{uuid.uuid4().hex[:8]}"
-    built = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), tag], capture_output=True, text=True)
+    built = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), *args, tag], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     yield tag
     subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    yield from _built()
+
+
+@pytest.fixture(scope="module")
+def arm64_image() -> Iterator[str]:
+    emulation = subprocess.run([str(REPO_ROOT / "scripts/enable-arm64"), "--check"], capture_output=True, text=True)
+    assert emulation.returncode == 0, f"the fleet's platform cannot run here: {emulation.stderr.strip()}"
+    yield from _built("--platform", "linux/arm64")
+
+
+def _wait_healthy(name: str, seconds: float) -> float:
+    started = time.monotonic()
+    while _docker("inspect", "-f", "{{.State.Health.Status}}", name) != "healthy":
+        assert time.monotonic() - started < seconds, _docker("logs", name)
+        time.sleep(0.5)
+    return time.monotonic() - started
 
 
 def test_image_serves_a_bundle_read_only_as_non_root(image: str, sources: dict[str, Path], tmp_path: Path) -> None:
     bundle = build_example(tmp_path, sources["tcn_encoder"])
     port, name = free_port(), f"sidecar-test-{uuid.uuid4().hex[:8]}"
     _docker(
-        "run", "-d", "--name", name, "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "run", "-d", "--name", name, *HARDENED,
         "--health-interval", "1s", "-v", f"{bundle}:/models/current:ro", "-p", f"127.0.0.1:{port}:9000", image,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while _docker("inspect", "-f", "{{.State.Health.Status}}", name) != "healthy":
-            assert time.monotonic() < deadline, _docker("logs", name)
-            time.sleep(0.5)
+        _wait_healthy(name, 60)
         assert _docker("inspect", "-f", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", name) == "1000:1000 true"
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health["release"] == bundle.name
@@ -71,3 +99,43 @@ def test_context_mode_refuses_a_folder_that_is_not_a_context(tmp_path: Path) -> 
     assert made.returncode != 0
     assert "holds more than a build context" in made.stderr
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_labels_name_the_platform_python_and_locked_runtime(image: str, arm64_image: str) -> None:
+    for tag, platform, arch, python in ((image, "linux/amd64", "amd64", "3.11"), (arm64_image, "linux/arm64", "arm64", "3.13")):
+        labels = json.loads(_docker("image", "inspect", "-f", "{{json .Config.Labels}}", tag))
+        assert _docker("image", "inspect", "-f", "{{.Architecture}}", tag) == arch
+        assert labels["org.hailo-fleet.platform"] == platform
+        assert labels["org.hailo-fleet.python"] == python
+        assert labels["org.hailo-fleet.onnxruntime"] == _locked("onnxruntime")
+        assert labels["org.hailo-fleet.numpy"] == _locked("numpy")
+
+
+def test_arm64_image_runs_the_locked_wheels_on_an_emulated_pi(arm64_image: str) -> None:
+    probe = "import platform, sys, numpy, onnxruntime; print(platform.machine(), sys.version_info[:2], "
+    probe += "onnxruntime.__version__, numpy.__version__)"
+    found = _docker("run", "--rm", *EMULATED_PI, "--entrypoint", "/opt/sidecar/bin/python", arm64_image, "-c", probe)
+    assert found.splitlines()[-1] == f"aarch64 (3, 13) {_locked('onnxruntime')} {_locked('numpy')}"
+
+
+def test_arm64_image_serves_and_verifies_a_bundle_under_emulation(arm64_image: str, sources: dict[str, Path], tmp_path: Path) -> None:
+    bundle = build_example(tmp_path, sources["tcn_encoder"])
+    name = f"sidecar-arm64-test-{uuid.uuid4().hex[:8]}"
+    models = f"{bundle}:/models/current:ro"
+    _docker("run", "-d", "--name", name, *EMULATED_PI, *HARDENED, "--health-interval", "2s", "-v", models, arm64_image)
+    try:
+        healthy_after = _wait_healthy(name, 300)
+        health = json.loads(_docker("exec", name, "/opt/sidecar/bin/python", "-c", _HEALTHZ))
+        assert (health["release"], health["backend"]) == (bundle.name, "onnxruntime")
+        print(f"arm64 sidecar healthy after {healthy_after:.1f} s under emulation")
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    started = time.monotonic()
+    verified = _docker("run", "--rm", *EMULATED_PI, *HARDENED, "-v", models, "--entrypoint", "/opt/sidecar/bin/hailo-pipeline", arm64_image,
+                       "verify", "/models/current")  # fmt: skip
+    assert verified.splitlines()[-1].startswith(f"{bundle.name}: ok (")
+    assert "golden latent cosine" in verified
+    print(f"arm64 verify took {time.monotonic() - started:.1f} s under emulation")
+
+
+_HEALTHZ = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9000/healthz', timeout=5).read().decode())"
