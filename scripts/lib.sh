@@ -33,3 +33,18 @@ debian_mirror() {
   [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list*; set DEBIAN_MIRROR"
   echo "${uri%/}"
 }
+
+# trixie_download DEST PACKAGE...: downloads Debian 13 packages for this host's architecture into DEST with
+# apt-get download, from a trixie source list, lists and cache of their own under $CACHE_DIR/apt-trixie (the
+# host's packages and package lists are not touched). The lists are refreshed once per call.
+trixie_download() {
+  local dest=$1 apt_dir=$CACHE_DIR/apt-trixie; shift
+  mkdir -p "$dest" "$apt_dir"/{lists/partial,cache/archives/partial}
+  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$(debian_mirror)" > "$apt_dir/trixie.sources"
+  local opts=(-o "Dir::Etc::sourcelist=$apt_dir/trixie.sources" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt_dir/lists"
+              -o "Dir::Cache=$apt_dir/cache" -o "APT::Architecture=$(dpkg --print-architecture)" -q)
+  apt-get "${opts[@]}" update >"$apt_dir/update.log" 2>&1 || die "apt-get update for trixie failed: see $apt_dir/update.log"
+  (cd "$dest" && apt-get "${opts[@]}" download "$@" >"$apt_dir/download.log" 2>&1) \
+    || die "apt-get download $* (trixie) failed: see $apt_dir/download.log"
+}
