@@ -211,10 +211,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from hailo_pipeline.build import manifest as manifest_io
+    from hailo_pipeline.build.image_labels import HAILORT_LABEL, tarball_labels
     from hailo_pipeline.hailo.compat import fit_problems
 
     manifest = manifest_io.read(args.release_dir)
-    problems = fit_problems(manifest["hef"], args.device_arch or None, args.hailort or None, args.driver or None)
+    image_hailort = tarball_labels(args.image_tarball).get(HAILORT_LABEL, "") if args.image_tarball else args.image_hailort
+    problems = fit_problems(
+        manifest["hef"],
+        args.device_arch or None,
+        driver=args.driver or None,
+        image_hailort=None if image_hailort in ("", "none") else image_hailort,
+        library=args.hailort or None,
+    )
     if problems:
         raise PipelineError(f"{manifest['release']} does not fit this host: " + "; ".join(problems))
     _emit(args, {"release": manifest["release"], "fits": True}, f"{manifest['release']} fits")
@@ -286,11 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
-    p = add("fit", cmd_fit, "does a bundle fit a host: HEF arch vs device, HEF vs HailoRT, driver vs library")
+    p = add("fit", cmd_fit, "does a bundle and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs loaded driver")
     p.add_argument("release_dir", type=Path)
     p.add_argument("--device-arch", default="", help="hailortcli fw-control identify's Device Architecture (empty: unknown)")
     p.add_argument("--hailort", default="", help="the host's HailoRT library version (empty: unknown)")
-    p.add_argument("--driver", default="", help="the host's hailo_pci driver version (empty: unknown)")
+    p.add_argument("--driver", default="", help="the host's loaded hailo_pci driver version (empty: unknown)")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument(
+        "--image-hailort", default="", help="the sidecar image's HailoRT: its label org.hailo-fleet.hailort (empty or none: ONNX Runtime)"
+    )
+    image.add_argument("--image-tarball", type=Path, help="read that label from a `docker save` tarball of the image")
     p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as EdgeInfer sees it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")

@@ -1,20 +1,34 @@
 """inspect-hef reads real-format HEFs (built here field by field) and refuses everything else."""
 
+import hashlib
 import json
+import re
+import struct
 import subprocess
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+import xxhash
 
+from hailo_pipeline.build.pipeline import build
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.hailo.hef import describe, parse_hef
+from hailo_pipeline.hailo.compat import DEVICE_RUNS, fit_problems
+from hailo_pipeline.hailo.hef import Stream, describe, parse_hef
 from tests.conftest import CLI
-from tests.doubles.hef_builder import EdgeSpec, build_hef
+from tests.doubles.hef_builder import HEADER_SIZES, EdgeSpec, build_hef
 
 FSQ_LIKE = [
     EdgeSpec("fsq_m13/input_layer1", (2, 100, 9), qp_scale=0.0039215, limvals=(0.0, 0.99999)),
     EdgeSpec("fsq_m13/normalization1", (1, 1, 5), output=True, fmt="NC", qp_zp=128, qp_scale=0.023646, limvals=(-3.03, 3.0)),
 ]
+OTHER_IO = [EdgeSpec("other/in", (4, 4, 3)), EdgeSpec("other/out", (1, 1, 7), output=True, fmt="NC")]
+
+
+def _names(streams: list[Stream]) -> list[str]:
+    return [s.name for s in streams]
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 3])
@@ -24,7 +38,8 @@ def test_every_header_version_parses(version: int) -> None:
     assert info.hw_arch == "HAILO8P"
     assert info.sdk_version == "3.32.0"
     assert info.timestamp.startswith("2025-09-22")
-    assert info.integrity == {0: "md5 verified", 1: "not checked (v1 CRC)", 2: "xxh3 verified", 3: "xxh3 verified"}[version]
+    assert info.integrity == {0: "md5 verified", 1: "crc32 verified", 2: "xxh3 verified", 3: "xxh3 verified"}[version]
+    assert info.network_groups[0].layouts == 1
 
 
 @pytest.mark.parametrize("nested", [False, True])
@@ -47,13 +62,101 @@ def test_intermediate_edges_are_not_streams() -> None:
     assert [s.name for s in group.outputs] == ["fsq_m13/normalization1"]
 
 
-def test_hailo8l_arch_is_read_from_the_header() -> None:
-    assert parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8L")).hw_arch == "HAILO8L"
+@pytest.mark.parametrize("nested", [False, True])
+def test_the_name_is_the_metadatas_and_field_10_only_a_fallback(nested: bool) -> None:
+    named = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="fsq_m13", nested=nested))
+    assert named.network_groups[0].name == "fsq_m13"
+    unnamed = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="", nested=nested))
+    assert unnamed.network_groups[0].name == "group_field_10"
+
+
+@pytest.mark.parametrize("arch", ["HAILO8L", "HAILO15M"])
+@pytest.mark.parametrize("nested", [False, True], ids=["partial_network_groups", "partial_core_ops"])
+def test_multi_layout_hefs_are_read_from_their_per_layout_copies(arch: str, nested: bool) -> None:
+    data = build_hef(FSQ_LIKE, hw_arch=arch, name="fsq_m13", nested=nested, layout_edges=[FSQ_LIKE] * 3, top_level=False)
+    info = parse_hef(data)
+    assert info.hw_arch == arch
+    (group,) = info.network_groups
+    assert (group.name, group.layouts, group.contexts) == ("fsq_m13", 3, 1)
+    assert group.bottleneck_fps == pytest.approx(90518.0)
+    assert _names(group.inputs) == ["fsq_m13/input_layer1"]
+    assert _names(group.outputs) == ["fsq_m13/normalization1"]
+    assert group.inputs[0].shape == (2, 100, 9)
+    assert ", 3 layouts" in describe(info)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_multi_layout_hef_takes_the_first_copy_over_the_top_level(nested: bool) -> None:
+    data = build_hef(OTHER_IO, hw_arch="HAILO8L", nested=nested, layout_edges=[FSQ_LIKE, OTHER_IO])
+    group = parse_hef(data).network_groups[0]
+    assert (_names(group.inputs), group.layouts) == (["fsq_m13/input_layer1"], 2)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_other_archs_read_only_the_top_level_as_hailort_does(nested: bool) -> None:
+    group = parse_hef(build_hef(OTHER_IO, hw_arch="HAILO8P", nested=nested, layout_edges=[FSQ_LIKE])).network_groups[0]
+    assert (_names(group.inputs), group.layouts) == (["other/in"], 1)
+    with pytest.raises(PipelineError, match=r"per-layout copies are read by HailoRT only for HAILO8L/HAILO15M HEFs, not HAILO8P"):
+        parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8P", nested=nested, layout_edges=[FSQ_LIKE], top_level=False))
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_hef_without_streams_is_refused(nested: bool) -> None:
+    with pytest.raises(PipelineError, match=r"has no inputs/outputs \(0 input\(s\), 0 output\(s\) in its top-level core op\)"):
+        parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8L", nested=nested, top_level=False))
+    with pytest.raises(PipelineError, match=r"0 input\(s\), 1 output\(s\) in its first per-layout copy"):
+        parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8L", nested=nested, layout_edges=[FSQ_LIKE[1:]], top_level=False))
+
+
+@pytest.mark.parametrize(("hw_arch", "read_as"), [(None, "HAILO8"), ("HAILO8", "HAILO8"), (42, "unknown-42"), ("HAILO8L", "HAILO8L")])
+def test_arch_is_read_from_the_header(hw_arch: str | int | None, read_as: str) -> None:
+    assert parse_hef(build_hef(FSQ_LIKE, hw_arch=hw_arch)).hw_arch == read_as
+
+
+@pytest.mark.parametrize("device", sorted(DEVICE_RUNS))
+def test_a_hailo8_arch_hef_is_read_but_no_device_takes_it(device: str) -> None:
+    info = parse_hef(build_hef(FSQ_LIKE, hw_arch=None, sdk_version="3.33.0"))
+    hef = {"hw_arch": info.hw_arch, "sdk_version": info.sdk_version, "requires_hailort": "4.23.0"}
+    (problem,) = fit_problems(hef, device, "4.23.0", "4.23.0", "4.23.0")
+    assert f"a {device} device refuses this HEF: HEF arch HAILO8 (enum 0, also what a header without hw_arch reads as)" in problem
+    assert "a hailo8 build carries HAILO8P — rebuild it" in problem
+
+
+def test_the_compile_stage_refuses_a_hailo8_arch_hef(
+    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(dfc_double._ARCH_IN_HEF, "hailo8", "HAILO8")
+    with pytest.raises(PipelineError, match=re.escape("compiled for HAILO8, the spec asks for hailo8 (HEF arch HAILO8P or HAILO8R)")):
+        build(write_spec(calibration={"windows": 256, "min_windows": 256}), tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        *[(0, "NHWC"), (1, "NHCW"), (3, "FCR"), (4, "BAYER_RGB"), (5, "NHW"), (6, "NMS"), (7, "F8CR"), (8, "RGB888"), (11, "YUY2")],
+        *[(9, "format-9"), (10, "format-10"), (12, "format-12"), (99, "format-99")],
+    ],
+)
+def test_format_codes_are_hailorts_and_others_show_by_number(code: int, name: str) -> None:
+    edges = [EdgeSpec("in", (2, 3, 4), fmt=code), FSQ_LIKE[1]]
+    info = parse_hef(build_hef(edges))
+    assert info.network_groups[0].inputs[0].format == name
+    assert f"Input  in UINT8, {name}(2x3x4)" in describe(info)
+
+
+def test_transposed_edges_and_nets_swap_height_and_width_except_nc() -> None:
+    edges = [EdgeSpec("in", (2, 100, 9), transposed=True), EdgeSpec("plain", (2, 100, 9)), FSQ_LIKE[1]]
+    group = parse_hef(build_hef(edges)).network_groups[0]
+    assert [s.shape for s in group.inputs] == [(100, 2, 9), (2, 100, 9)]
+    net = parse_hef(build_hef([EdgeSpec("in", (2, 100, 9)), EdgeSpec("nc", (1, 1, 5), output=True, fmt="NC")], transposed_net=True))
+    assert net.network_groups[0].inputs[0].shape == (100, 2, 9)
+    assert net.network_groups[0].outputs[0].shape == (1, 1, 5)
 
 
 def test_describe_reads_like_parse_hef() -> None:
     text = describe(parse_hef(build_hef(FSQ_LIKE, name="fsq_m13")))
     assert "Architecture HEF was compiled for: HAILO8P" in text
+    assert "Network group name: fsq_m13, 1 context(s), bottleneck fps 90518\n" in text
     assert "Input  fsq_m13/input_layer1 UINT8, NHWC(2x100x9)" in text
     assert "Output fsq_m13/normalization1 UINT8, NC(5)" in text
 
@@ -73,16 +176,57 @@ def test_non_hefs_are_refused_with_the_reason(data: bytes, message: str) -> None
         parse_hef(data)
 
 
-def test_truncated_and_corrupted_hefs_are_refused() -> None:
-    good = build_hef(FSQ_LIKE)
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_truncated_and_wrong_length_hefs_are_refused(version: int) -> None:
+    good = build_hef(FSQ_LIKE, version=version)
     with pytest.raises(PipelineError, match="HEF is truncated"):
-        parse_hef(good[:60])
-    with pytest.raises(PipelineError, match="file length does not match"):
+        parse_hef(good[: HEADER_SIZES[version] + 10])
+    length = r"file length does not match: .* \(HailoRT refuses it: HAILO_HEF_FILE_CORRUPTED\)"
+    with pytest.raises(PipelineError, match=length):
+        parse_hef(good + b"\x00")
+    with pytest.raises(PipelineError, match="HEF is truncated" if version == 0 else length):  # v0 is all protobuf
         parse_hef(good[:-1])
-    flipped = bytearray(good)
+
+
+def _stored_and_computed(version: int, data: bytes) -> tuple[str, str]:
+    body = data[HEADER_SIZES[version] :]
+    if version == 0:
+        return f"0x{data[16:32].hex()}", f"0x{hashlib.md5(body).hexdigest()}"
+    if version == 1:
+        return f"0x{struct.unpack('>I', data[12:16])[0]:08x}", f"0x{zlib.crc32(body):08x}"
+    return f"0x{struct.unpack('>Q', data[12:20])[0]:016x}", f"0x{xxhash.xxh3_64_intdigest(body):016x}"
+
+
+@pytest.mark.parametrize(("version", "what"), [(0, "md5"), (1, "crc32"), (2, "xxh3"), (3, "xxh3")])
+def test_a_flipped_byte_is_refused_naming_both_hashes(version: int, what: str) -> None:
+    flipped = bytearray(build_hef(FSQ_LIKE, version=version))
     flipped[-10] ^= 0x01
-    with pytest.raises(PipelineError, match="HEF xxh3 does not match"):
+    stored, computed = _stored_and_computed(version, bytes(flipped))
+    assert stored != computed
+    with pytest.raises(PipelineError, match=f"HEF {what} does not match") as err:
         parse_hef(bytes(flipped))
+    assert f"the header says {stored}, the file hashes to {computed}" in str(err.value)
+    assert "HAILO_HEF_FILE_CORRUPTED" in str(err.value)
+
+
+def test_a_v1_crc_is_zlibs_crc32_of_everything_after_the_header() -> None:
+    data = bytearray(build_hef(FSQ_LIKE, version=1))
+    assert parse_hef(bytes(data)).integrity == "crc32 verified"
+    data[12:16] = struct.pack(">I", zlib.crc32(bytes(data[28:])) ^ 1)
+    with pytest.raises(PipelineError, match="HEF crc32 does not match"):
+        parse_hef(bytes(data))
+
+
+def test_a_v3_proto_hash_covers_only_the_protobuf_as_in_hailort() -> None:
+    good = build_hef(FSQ_LIKE, version=3, proto_hash=True)
+    assert parse_hef(good).integrity == "proto xxh3 verified"
+    blob_flipped = bytearray(good)
+    blob_flipped[-10] ^= 0x01  # in the blob: HailoRT leaves it to the firmware
+    assert parse_hef(bytes(blob_flipped)).integrity == "proto xxh3 verified"
+    proto_flipped = bytearray(good)
+    proto_flipped[HEADER_SIZES[3] + 30] ^= 0x01
+    with pytest.raises(PipelineError, match="HEF proto xxh3 does not match: the header says 0x"):
+        parse_hef(bytes(proto_flipped))
 
 
 def test_inspect_hef_cli(tmp_path: Path) -> None:
@@ -91,6 +235,7 @@ def test_inspect_hef_cli(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["network_groups"][0]["inputs"][0]["shape"] == [2, 100, 9]
+    assert info["network_groups"][0]["layouts"] == 1
     (tmp_path / "fake.hef").write_text("DUMMY")
     bad = subprocess.run([CLI, "inspect-hef", str(tmp_path / "fake.hef")], capture_output=True, text=True)
     assert bad.returncode == 1

@@ -42,7 +42,9 @@ class HefStage:
 def _check(spec: ModelSpec, info: HefInfo, dfc_version: str, height: int, latent_dim: int) -> tuple[Stream, Stream]:
     problems = []
     if info.hw_arch not in SPEC_ARCH_TO_HEF[spec.hw_arch]:
-        problems.append(f"compiled for {info.hw_arch}, the spec asks for {spec.hw_arch}")
+        problems.append(
+            f"compiled for {info.hw_arch}, the spec asks for {spec.hw_arch} (HEF arch {' or '.join(SPEC_ARCH_TO_HEF[spec.hw_arch])})"
+        )
     if info.sdk_version != dfc_version:
         problems.append(f"made by DFC {info.sdk_version}, but DFC {dfc_version} compiled it")
     if len(info.network_groups) != 1 or len(info.network_groups[0].inputs) != 1 or len(info.network_groups[0].outputs) != 1:

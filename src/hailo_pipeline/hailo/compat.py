@@ -1,18 +1,20 @@
 """Version compatibility facts of the Hailo-8 toolchain (reference: hailo-toolchain.md section 8).
 
-A HEF compiled by DFC 3.x needs at least the HailoRT 4.y released with it; HailoRT's library must equal
-the host's hailo_pci driver exactly.
+A HEF compiled by DFC 3.x needs at least the HailoRT 4.y released with it. The HailoRT that opens it is the
+one inside the sidecar image, and HailoRT refuses a hailo_pci driver that is not exactly its own version.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # DFC minor -> the HailoRT release paired with it (Model Zoo changelog). DFC 5.x / HailoRT 5.x are Hailo-10/15 only.
 DFC_TO_HAILORT = {
     "3.25": "4.15.0",
     "3.26": "4.16.0",
-    "3.27": "4.17.0",
+    "3.27": "4.18.0",
     "3.28": "4.18.0",
     "3.29": "4.19.0",
     "3.30": "4.20.0",
@@ -21,7 +23,7 @@ DFC_TO_HAILORT = {
     "3.33": "4.23.0",
 }
 # HEF header version -> the first HailoRT that reads it (older ones fail "HEF version does not match").
-HEF_HEADER_MIN_HAILORT = {0: "4.0.0", 1: "4.0.0", 2: "4.20.0", 3: "4.21.0"}
+HEF_HEADER_MIN_HAILORT = {0: "4.0.0", 1: "4.17.0", 2: "4.20.0", 3: "4.21.0"}
 
 
 def _minor(version: str) -> str | None:
@@ -30,7 +32,9 @@ def _minor(version: str) -> str | None:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+    """major.minor.revision as numbers, missing parts 0: "4.23" and "4.23.0-1" both give (4, 23, 0)."""
+    parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 def requires_hailort(sdk_version: str, header_version: int) -> str:
@@ -42,20 +46,54 @@ def requires_hailort(sdk_version: str, header_version: int) -> str:
     return max(DFC_TO_HAILORT[minor], HEF_HEADER_MIN_HAILORT.get(header_version, "0"), key=version_key)
 
 
-# HEF architectures each device runs (HailoRT is_hef_compatible): a Hailo-8 also runs 8L HEFs, slower.
-DEVICE_RUNS = {"HAILO8": ("HAILO8", "HAILO8P", "HAILO8R", "HAILO8L"), "HAILO8L": ("HAILO8L",)}
+# HEF architectures each device accepts (HailoRT is_hef_compatible): a Hailo-8 also runs 8L HEFs, slower.
+# HAILO8 (enum 0) is in neither: no device accepts it.
+DEVICE_RUNS = {"HAILO8": ("HAILO8P", "HAILO8R", "HAILO8L"), "HAILO8L": ("HAILO8L",)}
+NO_DEVICE_ARCH = "HAILO8"
 
 
-def fit_problems(hef: dict[str, str] | None, device_arch: str | None, library: str | None, driver: str | None) -> list[str]:
-    """Why a bundle's HEF cannot run on a host (empty when it can). None means the host did not report that
-    fact (no accelerator): checks that need it are skipped, and the sidecar falls back to ONNX Runtime."""
+def fit_problems(
+    hef: Mapping[str, Any] | None,
+    device_arch: str | None,
+    driver: str | None,
+    image_hailort: str | None,
+    library: str | None = None,
+) -> list[str]:
+    """Why a bundle's HEF cannot run on a host (empty when it can).
+
+    driver: the loaded hailo_pci version (/sys/module/hailo_pci/version); image_hailort: the sidecar image's
+    HailoRT (label org.hailo-fleet.hailort; None: the image has none and serves with ONNX Runtime); library:
+    the host's own hailortcli. A None fact skips the checks that need it (e.g. a host without accelerator).
+    """
     problems = []
-    if driver and library and driver != library:
-        problems.append(f"hailo_pci driver {driver} differs from HailoRT library {library}: HailoRT refuses to run (status 76)")
+    if driver and image_hailort and version_key(image_hailort) != version_key(driver):
+        problems.append(
+            f"the sidecar image's HailoRT {image_hailort} differs from the loaded hailo_pci driver {driver}: HailoRT in the "
+            f"sidecar refuses the device (HAILO_INVALID_DRIVER_VERSION, 76); use an image with HailoRT {driver} "
+            f"or install and load driver {image_hailort}"
+        )
+    if driver and library and version_key(library) != version_key(driver):
+        problems.append(
+            f"the host's HailoRT library (hailortcli) {library} differs from the loaded hailo_pci driver {driver}: host tools "
+            f"fail with HAILO_INVALID_DRIVER_VERSION (76); install HailoRT {driver} on the host or load driver {library} "
+            "(reboot after a driver upgrade)"
+        )
     if hef is None:
         return problems
-    if device_arch and hef["hw_arch"] not in DEVICE_RUNS.get(device_arch, ()):
-        problems.append(f"the HEF is for {hef['hw_arch']}; a {device_arch} device cannot run it")
-    if library and version_key(library) < version_key(hef["requires_hailort"]):
-        problems.append(f"the HEF (DFC {hef['sdk_version']}) needs HailoRT >= {hef['requires_hailort']}; the host has {library}")
+    arch = hef["hw_arch"]
+    if device_arch and arch == NO_DEVICE_ARCH:
+        problems.append(
+            f"a {device_arch} device refuses this HEF: HEF arch HAILO8 (enum 0, also what a header without hw_arch reads as) "
+            "is accepted by no device; a hailo8 build carries HAILO8P — rebuild it"
+        )
+    elif device_arch and arch not in DEVICE_RUNS.get(device_arch, ()):
+        accepted = "/".join(DEVICE_RUNS.get(device_arch, ())) or "none this tool knows"
+        problems.append(
+            f"the HEF is for {arch}; a {device_arch} device accepts only {accepted} HEFs: rebuild the bundle for a {device_arch}"
+        )
+    if image_hailort and version_key(image_hailort) < version_key(hef["requires_hailort"]):
+        problems.append(
+            f"the HEF (DFC {hef['sdk_version']}) needs HailoRT >= {hef['requires_hailort']}; the sidecar image has "
+            f"HailoRT {image_hailort}: use an image with HailoRT >= {hef['requires_hailort']} (and the driver to match)"
+        )
     return problems

@@ -1,22 +1,31 @@
 """Read a HEF (Hailo Executable Format) without HailoRT: header, versions, network groups, I/O streams.
 
-Layout (reference hailo-toolchain.md section 9 and HailoRT's hef.proto): a big-endian header
+Layout (reference hailo-toolchain.md section 9, HailoRT's hef.proto and hef.cpp): a big-endian header
 (magic 0x01484546 "\\x01HEF", header version, protobuf size, then a version-specific tail), the
-ProtoHEFHef protobuf, then the compiled blob. In header v2/v3 an xxh3-64 of everything after the header
-guards the file (HailoRT: HAILO_HEF_FILE_CORRUPTED); v0 carries an md5; v1's CRC is not checked here.
+ProtoHEFHef protobuf, then the compiled blob. The header guards the file as HailoRT checks it (any
+mismatch is HAILO_HEF_FILE_CORRUPTED there):
+  v0  md5 of the protobuf, which is all that follows the header
+  v1  crc32 (zlib's) of everything after the header; length = header + protobuf + ccws_size
+  v2  xxh3-64 of everything after the header; length = header + protobuf + ccws_size
+  v3  if proto_xxh3 is set, only the protobuf's xxh3 (the firmware checks the rest); else as v2, with
+      length = header + protobuf + ccws_size_with_padding + additional_info_size
 
 I/O streams are the boundary edge layers of a network group's contexts:
   ProtoHEFHef.network_groups(2) -> [ops(8).core_op(4) ->] contexts(3) -> metadata(3) -> edge_layers(2)
   edge layer: direction(1) 0 = host->device (input), 1 = device->host (output); layer_info(3);
               context_switch_info(5).edge_connection_type(3) 0 = boundary
   layer_info: name(1), edge_layer_base(2) {height 1, width 3, features 5, format 7, data_bytes 12},
-              numeric_info(3) {qp_zp 1, qp_scale 2, limvals_min 3, limvals_max 4: float32}
+              numeric_info(3) {qp_zp 1, qp_scale 2, limvals_min 3, limvals_max 4: float32}, transposed(6)
+Multi-layout archs (HAILO8L, HAILO15M) keep per-layout copies of that core op, which HailoRT reads instead
+of the top level: core_op.partial_core_ops(7)[i].core_op(1), or in HEFs without ops(8)
+network_group.partial_network_groups(7)[i].network_group(1); each copy has layout(2) beside it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,9 +39,27 @@ from hailo_pipeline.hailo.protowire import Message, WireError
 MAGIC = 0x01484546
 HEADER_SIZES = {0: 32, 1: 28, 2: 44, 3: 56}
 HW_ARCHS = {0: "HAILO8", 1: "HAILO8P", 2: "HAILO8R", 3: "HAILO8L", 4: "HAILO15M", 5: "HAILO10H", 6: "HAILO15L", 103: "HAILO15H"}
-# What `hw_arch` in a spec compiles to: a hailo8 build is observed to carry HAILO8P, which HailoRT maps to Hailo-8.
-SPEC_ARCH_TO_HEF = {"hailo8": ("HAILO8", "HAILO8P", "HAILO8R"), "hailo8l": ("HAILO8L",)}
-FORMATS = {0: "NHWC", 1: "NHCW", 2: "NC"}
+MULTI_LAYOUT_ARCHS = ("HAILO8L", "HAILO15M")
+# The HEF archs a spec's `hw_arch` may compile to. A hailo8 build carries HAILO8P; HAILO8 (enum 0, also what a
+# header without hw_arch reads as) is accepted by no device, so no spec may yield it.
+SPEC_ARCH_TO_HEF = {"hailo8": ("HAILO8P", "HAILO8R"), "hailo8l": ("HAILO8L",)}
+# HailoRT's get_device_format_order (hailort_defaults.cpp); any other code is an error there.
+FORMATS = {
+    0: "NHWC",
+    1: "NHCW",
+    2: "NC",
+    3: "FCR",
+    4: "BAYER_RGB",
+    5: "NHW",
+    6: "NMS",
+    7: "F8CR",
+    8: "RGB888",
+    11: "YUY2",
+    13: "NHWC",
+    14: "HAILO_YYUV",
+    15: "HAILO_YYVU",
+    16: "HAILO_YYYYUV",
+}
 DATA_TYPES = {1: "UINT8", 2: "UINT16"}
 _BOUNDARY = 0
 
@@ -41,7 +68,7 @@ _BOUNDARY = 0
 class Stream:
     name: str
     direction: str  # "input" | "output"
-    shape: tuple[int, int, int]  # (height, width, features); NC outputs are (1, 1, F)
+    shape: tuple[int, int, int]  # (height, width, features) as HailoRT gives them (transposed swaps H and W); NC is (1, 1, F)
     format: str
     data_type: str
     qp_scale: float
@@ -57,6 +84,7 @@ class NetworkGroup:
     latency: float
     inputs: list[Stream] = field(default_factory=list)
     outputs: list[Stream] = field(default_factory=list)
+    layouts: int = 1  # per-layout copies of a multi-layout HEF (same I/O; these fields come from the first)
 
 
 @dataclass(frozen=True)
@@ -66,7 +94,7 @@ class HefInfo:
     timestamp: str
     sdk_version: str
     format_version: int
-    integrity: str  # "xxh3 verified" | "md5 verified" | "not checked (v1 CRC)"
+    integrity: str  # "md5 verified" | "crc32 verified" | "xxh3 verified" | "proto xxh3 verified"
     size: int
     network_groups: list[NetworkGroup]
 
@@ -74,18 +102,22 @@ class HefInfo:
         return asdict(self)
 
 
-def _stream(edge: Message) -> Stream | None:
+def _stream(edge: Message, transposed_net: bool) -> Stream | None:
     info = edge.message(3)
     switch = edge.message(5)
     if info is None or (switch is not None and switch.uint(3) != _BOUNDARY):
         return None
     base = info.message(2) or Message(b"")
     numeric = info.message(3) or Message(b"")
+    fmt = FORMATS.get(base.uint(7), f"format-{base.uint(7)}")
+    height, width = base.uint(1), base.uint(3)
+    if (transposed_net or info.uint(6)) and fmt != "NC":  # HailoRT swaps them for every order but NC
+        height, width = width, height
     return Stream(
         name=info.string(1),
         direction="output" if edge.uint(1) == 1 else "input",
-        shape=(base.uint(1), base.uint(3), base.uint(5)),
-        format=FORMATS.get(base.uint(7), f"format-{base.uint(7)}"),
+        shape=(height, width, base.uint(5)),
+        format=fmt,
         data_type=DATA_TYPES.get(base.uint(12), f"{base.uint(12)}-byte"),
         qp_scale=numeric.float32(2),
         qp_zp=numeric.float32(1),
@@ -93,38 +125,100 @@ def _stream(edge: Message) -> Stream | None:
     )
 
 
-def _network_group(group: Message) -> NetworkGroup:
+def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
     # Newer HEFs nest the core op under ops(8).core_op(4); older ones keep its fields on the group itself.
+    # Either way its per-layout copies are its field 7, each {1: the copy, 2: layout}.
     core = next((op.message(4) for op in group.messages(8) if op.message(4) is not None), None) or group
-    metadata = core.message(1) or Message(b"")
-    contexts = core.messages(3)
+    copies = [c for c in (p.message(1) for p in core.messages(7)) if c is not None]
+    # HailoRT reads the copies only when the HEF's arch is multi-layout, and then the first on a Hailo-8
+    # (the bitmap's match on a Hailo-8L; all have the same I/O). For any other arch it reads only the top
+    # level, so neither does this reader: an empty top level there is refused below, as HailoRT would fail.
+    # A multi-layout HEF without copies (HailoRT expects them) falls back to its top level, refused if empty.
+    multi = hw_arch in MULTI_LAYOUT_ARCHS and bool(copies)
+    source = copies[0] if multi else core
+    metadata = source.message(1) or Message(b"")
     streams: dict[str, Stream] = {}
+    contexts = source.messages(3)
     for context in contexts:
         for edge in (context.message(3) or Message(b"")).messages(2):
-            stream = _stream(edge)
+            stream = _stream(edge, bool(metadata.uint(3)))
             if stream is not None:
                 streams.setdefault(f"{stream.direction}:{stream.name}", stream)
+    inputs = [s for s in streams.values() if s.direction == "input"]
+    outputs = [s for s in streams.values() if s.direction == "output"]
+    # HailoRT names the group by network_group_metadata.network_group_name; field 10 is only a fallback.
+    name = metadata.string(1) or (core.message(1) or Message(b"")).string(1) or group.string(10)
+    if not inputs or not outputs:
+        where = "its first per-layout copy" if multi else "its top-level core op"
+        hint = (
+            f"; its {len(copies)} per-layout copies are read by HailoRT only for {'/'.join(MULTI_LAYOUT_ARCHS)} HEFs, not {hw_arch}"
+            if copies and not multi
+            else ""
+        )
+        raise PipelineError(
+            f"HEF network group {name!r} has no inputs/outputs ({len(inputs)} input(s), {len(outputs)} output(s) in {where}){hint}: "
+            "HailoRT could not run it"
+        )
     return NetworkGroup(
-        name=group.string(10) or metadata.string(1),
+        name=name,
         contexts=len(contexts),
         bottleneck_fps=metadata.double(4),
         latency=metadata.double(6),
-        inputs=[s for s in streams.values() if s.direction == "input"],
-        outputs=[s for s in streams.values() if s.direction == "output"],
+        inputs=inputs,
+        outputs=outputs,
+        layouts=len(copies) if multi else 1,
     )
 
 
-def _integrity(version: int, header: bytes, body: bytes) -> str:
-    if version in (2, 3):
-        stored = struct.unpack(">Q", header[12:20])[0]
-        if xxhash.xxh3_64_intdigest(body) != stored:
-            raise PipelineError("HEF xxh3 does not match: the file is corrupted (HailoRT would refuse it: HAILO_HEF_FILE_CORRUPTED)")
-        return "xxh3 verified"
+def _corrupted(what: str, stored: int, computed: int, digits: int) -> PipelineError:
+    return PipelineError(
+        f"HEF {what} does not match: the header says 0x{stored:0{digits}x}, the file hashes to 0x{computed:0{digits}x}; "
+        "the file is corrupted (HailoRT refuses it: HAILO_HEF_FILE_CORRUPTED)"
+    )
+
+
+def _check_length(data: bytes, announced: int) -> None:
+    if len(data) != announced:
+        raise PipelineError(
+            f"HEF file length does not match: {len(data)} bytes, the header announces {announced} "
+            "(HailoRT refuses it: HAILO_HEF_FILE_CORRUPTED)"
+        )
+
+
+def _integrity(version: int, data: bytes, header_size: int, proto_size: int) -> str:
+    """Checks the file as HailoRT's parse_hef_memview does for this header version."""
+    header, body = data[:header_size], data[header_size:]
     if version == 0:
-        if hashlib.md5(body).digest() != header[16:32]:
-            raise PipelineError("HEF md5 does not match: the file is corrupted")
+        _check_length(data, header_size + proto_size)
+        md5 = hashlib.md5(body).digest()
+        if md5 != header[16:32]:
+            raise _corrupted("md5", int.from_bytes(header[16:32], "big"), int.from_bytes(md5, "big"), 32)
         return "md5 verified"
-    return "not checked (v1 CRC)"
+    if version == 1:
+        crc, ccws_size = struct.unpack(">IQ", header[12:24])
+        _check_length(data, header_size + proto_size + ccws_size)
+        crc32 = zlib.crc32(body)
+        if crc32 != crc:
+            raise _corrupted("crc32", crc, crc32, 8)
+        return "crc32 verified"
+    if version == 2:
+        xxh3, ccws_size = struct.unpack(">QQ", header[12:28])
+        announced = header_size + proto_size + ccws_size
+    else:
+        xxh3, ccws_padded, padding, extra, proto_xxh3 = struct.unpack(">QQIQQ", header[12:48])
+        if ccws_padded < padding:
+            raise PipelineError(f"HEF header is corrupted: ccws size {ccws_padded} is smaller than its padding {padding}")
+        if proto_xxh3:
+            proto_hash = xxhash.xxh3_64_intdigest(data[header_size : header_size + proto_size])
+            if proto_hash != proto_xxh3:
+                raise _corrupted("proto xxh3", proto_xxh3, proto_hash, 16)
+            return "proto xxh3 verified"
+        announced = header_size + proto_size + ccws_padded + extra
+    _check_length(data, announced)
+    computed = xxhash.xxh3_64_intdigest(body)
+    if computed != xxh3:
+        raise _corrupted("xxh3", xxh3, computed, 16)
+    return "xxh3 verified"
 
 
 def parse_hef(data: bytes) -> HefInfo:
@@ -140,25 +234,20 @@ def parse_hef(data: bytes) -> HefInfo:
     header_size = HEADER_SIZES[version]
     if len(data) < header_size + proto_size:
         raise PipelineError(f"HEF is truncated: {len(data)} bytes, the header announces {header_size + proto_size}+")
-    if version == 2:
-        ccws_size = struct.unpack(">Q", data[20:28])[0]
-        if len(data) != header_size + proto_size + ccws_size:
-            raise PipelineError(
-                f"HEF file length does not match: {len(data)} bytes, the header announces {header_size + proto_size + ccws_size}"
-            )
-    integrity = _integrity(version, data[:header_size], data[header_size:])
+    integrity = _integrity(version, data, header_size, proto_size)
     try:
         root = Message(data[header_size : header_size + proto_size])
-        header = root.message(1)
-        groups = [_network_group(g) for g in root.messages(2)]
+        header, group_messages = root.message(1), root.messages(2)
+        if header is None or not group_messages:
+            raise PipelineError("HEF has no header or no network group: not a compiled model")
+        hw_arch = HW_ARCHS.get(header.uint(1), f"unknown-{header.uint(1)}")  # no hw_arch field reads as 0, HAILO8
+        groups = [_network_group(g, hw_arch) for g in group_messages]
     except (WireError, UnicodeDecodeError) as exc:
         raise PipelineError(f"HEF protobuf is malformed: {exc}") from None
-    if header is None or not groups:
-        raise PipelineError("HEF has no header or no network group: not a compiled model")
     stamp = header.uint(2)
     return HefInfo(
         header_version=version,
-        hw_arch=HW_ARCHS.get(header.uint(1), f"unknown-{header.uint(1)}"),
+        hw_arch=hw_arch,
         timestamp=datetime.fromtimestamp(stamp / 1000, timezone.utc).isoformat() if stamp else "",
         sdk_version=header.string(3),
         format_version=header.uint(4),
@@ -183,7 +272,8 @@ def describe(info: HefInfo) -> str:
         f"DFC (sdk) version: {info.sdk_version}, created {info.timestamp or 'unknown'}",
     ]
     for group in info.network_groups:
-        lines.append(f"Network group name: {group.name}, {group.contexts} context(s), bottleneck fps {group.bottleneck_fps:.0f}")
+        layouts = f", {group.layouts} layouts (I/O of the first)" if group.layouts > 1 else ""
+        lines.append(f"Network group name: {group.name}, {group.contexts} context(s), bottleneck fps {group.bottleneck_fps:.0f}{layouts}")
         for s in [*group.inputs, *group.outputs]:
             shape = f"NC({s.shape[2]})" if s.format == "NC" else f"{s.format}({s.shape[0]}x{s.shape[1]}x{s.shape[2]})"
             lines.append(
