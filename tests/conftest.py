@@ -56,6 +56,14 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     return build(folder / "spec.yaml", folder / "out").release_dir
 
 
+def build_compiled_example(folder: Path, checkpoint: Path, **dfc: object) -> Path:
+    """build_example with a Hailo-8 HEF, compiled by the DFC double (dfc: the spec's dfc section)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for _ in _install_double(mp, "hailo_sdk_client"):
+            return build_example(folder, checkpoint, dfc=dfc)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def write_spec(tmp_path: Path, sources: dict[str, Path]) -> Callable[..., Path]:
     """Writes a spec like the bundled example, pointing at the session's example checkpoint, with overrides."""

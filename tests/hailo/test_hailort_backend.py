@@ -15,20 +15,13 @@ import pytest
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.backends import choose
 from hailo_pipeline.serve.engine import load_engine
-from tests.conftest import SAMPLES, _install_double, build_example
+from tests.conftest import SAMPLES, build_compiled_example
 from tests.sidecar_server import post, running
-
-
-def _compiled_bundle(folder: Path, checkpoint: Path, **dfc: object) -> Path:
-    with pytest.MonkeyPatch.context() as mp:
-        for _ in _install_double(mp, "hailo_sdk_client"):
-            return build_example(folder, checkpoint, dfc=dfc)
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return _compiled_bundle(tmp_path_factory.mktemp("hailo"), sources["tcn_encoder"])
+    return build_compiled_example(tmp_path_factory.mktemp("hailo"), sources["tcn_encoder"])
 
 
 @pytest.fixture
@@ -51,7 +44,31 @@ def test_auto_takes_hailort_only_with_library_device_and_hef(hailort_double: Mod
 def test_without_hailort_auto_says_why(device: Path) -> None:
     choice = choose("auto", True, device)
     assert choice.backend == "onnxruntime"
-    assert "hailo_platform (HailoRT) is not importable" in choice.reason
+    assert "import hailo_platform failed (ModuleNotFoundError: No module named 'hailo_platform')" in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("raised", "reason"),
+    [
+        # What the real binding raises in a container without the hailort .deb (hailo-rpi5-examples#193).
+        (
+            "ImportError('libhailort.so.4.23.0: cannot open shared object file: No such file or directory')",
+            "ImportError: libhailort.so.4.23.0: cannot open shared object file: No such file or directory",
+        ),
+        ("OSError('libhailort.so.4.23.0: wrong ELF class: ELFCLASS32')", "OSError: libhailort.so.4.23.0: wrong ELF class: ELFCLASS32"),
+    ],
+)
+def test_a_binding_that_is_found_but_does_not_load_falls_back_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, device: Path, raised: str, reason: str
+) -> None:
+    package = tmp_path / "site" / "hailo_platform"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"raise {raised}\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    choice = choose("auto", True, device)
+    assert (choice.backend, choice.reason) == ("onnxruntime", f"auto: onnxruntime because import hailo_platform failed ({reason})")
+    with pytest.raises(PipelineError, match=re.escape(f"HAILO_BACKEND=hailo but import hailo_platform failed ({reason})")):
+        choose("hailo", True, device)
 
 
 def test_infer_model_api_use_and_quantized_goldens(hailort_double: ModuleType, compiled: Path, device: Path) -> None:
@@ -92,7 +109,7 @@ def test_sidecar_serves_on_hailort_and_releases_the_device(hailort_double: Modul
 
 
 def test_on_chip_normalization_feeds_raw_units(hailort_double: ModuleType, sources: dict[str, Path], tmp_path: Path, device: Path) -> None:
-    bundle = _compiled_bundle(tmp_path, sources["tcn_encoder"], normalization_on_chip=True)
+    bundle = build_compiled_example(tmp_path, sources["tcn_encoder"], normalization_on_chip=True)
     engine = load_engine(bundle, "hailo", device, 1, 1000)
     assert engine.on_chip
     assert engine.golden_check().passed

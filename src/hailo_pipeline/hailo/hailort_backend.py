@@ -14,11 +14,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def hailort_version() -> str | None:
+def import_problem() -> str | None:
+    """Why HailoRT's binding cannot be used here, or None. Only an import tells: the binding's _pyhailort links
+    libhailort.so.<version> from the `hailort` .deb, so a binding without it is found (find_spec) but does not
+    load (ImportError, or OSError from the loader)."""
     try:
-        import hailo_platform
-    except ImportError:
+        import hailo_platform  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return f"import hailo_platform failed ({type(exc).__name__}: {exc})"
+    return None
+
+
+def hailort_version() -> str | None:
+    if import_problem() is not None:
         return None
+    import hailo_platform
+
     return str(getattr(hailo_platform, "__version__", "unknown"))
 
 

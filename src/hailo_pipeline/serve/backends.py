@@ -3,7 +3,6 @@ units the model expects, and returns its output flattened."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +12,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo.hailort_backend import import_problem
 from hailo_pipeline.model.onnx_model import OnnxModel
 
 
@@ -54,18 +54,19 @@ class Choice:
 
 
 def choose(requested: str, has_hef: bool, device: Path) -> Choice:
-    """`auto` takes HailoRT when hailo_platform imports, the device node exists and the bundle has a HEF."""
-    missing = [
-        what
-        for what, ok in (
-            ("hailo_platform (HailoRT) is not importable", importlib.util.find_spec("hailo_platform") is not None),
-            (f"{device} does not exist", device.exists()),
-            ("the bundle has no model.hef", has_hef),
-        )
-        if not ok
-    ]
+    """`auto` takes HailoRT when hailo_platform imports, the device node exists and the bundle has a HEF;
+    otherwise ONNX Runtime, with every reason it could not. `hailo` fails with the same reasons."""
     if requested == "onnxruntime":
         return Choice("onnxruntime", "HAILO_BACKEND=onnxruntime")
+    missing = [
+        what
+        for what in (
+            import_problem(),
+            None if device.exists() else f"{device} does not exist",
+            None if has_hef else "the bundle has no model.hef",
+        )
+        if what is not None
+    ]
     if requested == "hailo":
         if missing:
             raise PipelineError(f"HAILO_BACKEND=hailo but {'; '.join(missing)}")
