@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, build_example
+from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example
+from tests.doubles.build_hailort_debs import build_deb
 from tests.sidecar_server import free_port
 
 # The Pi 5's core: qemu emulates its "max" CPU unless told.
@@ -50,6 +51,18 @@ def arm64_image() -> Iterator[str]:
     emulation = subprocess.run([str(REPO_ROOT / "scripts/enable-arm64"), "--check"], capture_output=True, text=True)
     assert emulation.returncode == 0, f"the fleet's platform cannot run here: {emulation.stderr.strip()}"
     yield from _built("--platform", "linux/arm64")
+
+
+@pytest.fixture(scope="module")
+def hailort_debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The package doubles of trixie's hailort and python3-hailort 4.23.0 (tests/doubles/build_hailort_debs.py)."""
+    folder = tmp_path_factory.mktemp("hailort-debs")
+    return build_deb("hailort", "4.23.0", folder), build_deb("python3-hailort", "4.23.0", folder)
+
+
+@pytest.fixture(scope="module")
+def hailort_image(hailort_debs: tuple[Path, Path]) -> Iterator[str]:
+    yield from _built("--hailort", str(hailort_debs[0]), "--hailort-binding", str(hailort_debs[1]))
 
 
 def _wait_healthy(name: str, seconds: float) -> float:
@@ -111,6 +124,70 @@ def test_labels_name_the_platform_python_and_locked_runtime(image: str, arm64_im
         assert labels["org.hailo-fleet.python"] == python
         assert labels["org.hailo-fleet.onnxruntime"] == _locked("onnxruntime")
         assert labels["org.hailo-fleet.numpy"] == _locked("numpy")
+
+
+def test_an_image_without_hailort_says_so(image: str) -> None:
+    assert _docker("image", "inspect", "-f", '{{index .Config.Labels "org.hailo-fleet.hailort"}}', image) == "none"
+    found = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", "ls /usr/lib/libhailort* /usr/bin/hailortcli"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert found.returncode != 0
+    assert found.stdout == ""
+
+
+def test_an_image_with_hailort_carries_its_library_cli_and_binding_at_one_version(hailort_image: str) -> None:
+    assert _docker("image", "inspect", "-f", '{{index .Config.Labels "org.hailo-fleet.hailort"}}', hailort_image) == "4.23.0"
+    probe = "import os, hailo_platform; print(hailo_platform.__version__, os.environ['HAILORT_LOGGER_PATH'])"
+    found = _docker("run", "--rm", *HARDENED, "--entrypoint", "sh", hailort_image, "-c",
+                    f"ls /usr/lib/libhailort.so.* && hailortcli --version && /opt/sidecar/bin/python -c \"{probe}\"")  # fmt: skip
+    assert found.splitlines() == ["/usr/lib/libhailort.so.4.23.0", "HailoRT-CLI version 4.23.0", "4.23.0 NONE"]
+
+
+def _serve(image: str, bundle: Path, *extra: str) -> dict[str, object]:
+    """/healthz of `image` serving `bundle` hardened, once healthy (extra: more docker run arguments)."""
+    name = f"sidecar-test-{uuid.uuid4().hex[:8]}"
+    _docker("run", "-d", "--name", name, *HARDENED, "--health-interval", "1s", "-v", f"{bundle}:/models/current:ro", *extra, image)
+    try:
+        _wait_healthy(name, 90)
+        return dict(json.loads(_docker("exec", name, "/opt/sidecar/bin/python", "-c", _HEALTHZ)))
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def test_auto_imports_the_binding_and_serves_a_hef_on_the_device(hailort_image: str, sources: dict[str, Path], tmp_path: Path) -> None:
+    bundle = build_compiled_example(tmp_path, sources["tcn_encoder"])
+    (tmp_path / "hailo0").touch()  # stands in for the device node
+    health = _serve(hailort_image, bundle, "-v", f"{tmp_path / 'hailo0'}:/dev/hailo0")
+    assert (health["backend"], health["backend_reason"]) == ("hailo", "auto: HailoRT, device and HEF present")
+    assert health["versions"] == {"hailort": "4.23.0", "hef_sdk": "3.33.0"}
+
+
+def test_a_binding_without_its_libhailort_falls_back_to_onnxruntime_saying_why(
+    hailort_image: str, sources: dict[str, Path], tmp_path: Path
+) -> None:
+    bundle = build_compiled_example(tmp_path, sources["tcn_encoder"])
+    (tmp_path / "hailo0").touch()
+    without = f"{hailort_image}-without-libhailort"
+    recipe = f"FROM {hailort_image}\nUSER root\nRUN rm /usr/lib/libhailort.so.4.23.0\nUSER 1000:1000\n"
+    subprocess.run(["docker", "build", "--quiet", "--tag", without, "-"], input=recipe, check=True, capture_output=True, text=True)
+    try:
+        health = _serve(without, bundle, "-v", f"{tmp_path / 'hailo0'}:/dev/hailo0")
+    finally:
+        subprocess.run(["docker", "rmi", "--no-prune", without], capture_output=True)
+    assert health["backend"] == "onnxruntime"
+    assert health["backend_reason"] == (
+        "auto: onnxruntime because import hailo_platform failed "
+        "(ImportError: libhailort.so.4.23.0: cannot open shared object file: No such file or directory)"
+    )
+
+
+def test_a_binding_of_another_version_is_refused_before_anything_is_built(hailort_debs: tuple[Path, Path], tmp_path: Path) -> None:
+    binding = build_deb("python3-hailort", "4.22.0", tmp_path)
+    script = str(REPO_ROOT / "scripts/build-sidecar-image")
+    made = subprocess.run([script, "--hailort", str(hailort_debs[0]), "--hailort-binding", str(binding), "hailo-sidecar:never-built"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert made.returncode != 0
+    assert "is HailoRT 4.22.0, the hailort .deb 4.23.0: an image carries exactly one version" in made.stderr
+    assert subprocess.run(["docker", "image", "inspect", "hailo-sidecar:never-built"], capture_output=True).returncode != 0
 
 
 def test_arm64_image_runs_the_locked_wheels_on_an_emulated_pi(arm64_image: str) -> None:
