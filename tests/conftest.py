@@ -56,11 +56,11 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     return build(folder / "spec.yaml", folder / "out").release_dir
 
 
-def build_compiled_example(folder: Path, checkpoint: Path, **dfc: object) -> Path:
-    """build_example with a Hailo-8 HEF, compiled by the DFC double (dfc: the spec's dfc section)."""
+def build_compiled_example(folder: Path, checkpoint: Path, version: str = "1.0.0", **dfc: object) -> Path:
+    """build_example at `version` with a Hailo-8 HEF, compiled by the DFC double (dfc: the spec's dfc section)."""
     with pytest.MonkeyPatch.context() as mp:
         for _ in _install_double(mp, "hailo_sdk_client"):
-            return build_example(folder, checkpoint, dfc=dfc)
+            return build_example(folder, checkpoint, version=version, dfc=dfc)
     raise AssertionError("unreachable")
 
 

@@ -15,6 +15,8 @@ import httpx
 import uvicorn
 
 from hailo_pipeline.serve.app import create_app
+from hailo_pipeline.serve.control import listeners
+from hailo_pipeline.serve.device_process import open_engine
 from hailo_pipeline.serve.settings import SidecarConfig
 
 
@@ -25,8 +27,8 @@ def free_port() -> int:
 
 
 class RunningSidecar:
-    def __init__(self, server: uvicorn.Server, url: str) -> None:
-        self.server, self.url = server, url
+    def __init__(self, server: uvicorn.Server, url: str, control_port: int) -> None:
+        self.server, self.url, self.control_port = server, url, control_port
 
     @property
     def sidecar(self) -> Any:
@@ -34,13 +36,14 @@ class RunningSidecar:
 
 
 @contextmanager
-def running(release_dir: Path, **settings: Any) -> Iterator[RunningSidecar]:
+def running(release_dir: Path, opener: Any = open_engine, **settings: Any) -> Iterator[RunningSidecar]:
     port = free_port()
-    config = replace(SidecarConfig(release_dir=release_dir, host="127.0.0.1", port=port, backend="onnxruntime"), **settings)
+    config = SidecarConfig(release_dir=release_dir, host="127.0.0.1", port=port, backend="onnxruntime", control_port=free_port())
+    config = replace(config, **settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.Config(create_app(config, opener), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": listeners(config)}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -49,7 +52,7 @@ def running(release_dir: Path, **settings: Any) -> Iterator[RunningSidecar]:
         assert time.monotonic() < deadline, "sidecar did not start"
         time.sleep(0.02)
     try:
-        yield RunningSidecar(server, url)
+        yield RunningSidecar(server, url, config.control_port)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -183,18 +183,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hailo_pipeline.serve.app import create_app
+    from hailo_pipeline.serve.control import listeners
     from hailo_pipeline.serve.settings import from_env
 
     config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        workers=1,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        access_log=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            access_log=False,
+        )
     )
+    server.run(sockets=listeners(config))
+    return 0
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    from hailo_pipeline.serve.control import switch
+    from hailo_pipeline.serve.settings import from_env
+
+    result = switch(args.release_dir, from_env().control_port)
+    if not result["switched"]:
+        text = f"{result['release']} is already served"
+    else:
+        text = f"now serving {result['release']} (was {result['previous']}), in {result['seconds']} s" + (
+            f", {result['gap_seconds']} s without a release: the device holds one at a time" if result["gap_seconds"] is not None else ""
+        )
+    _emit(args, result, text)
     return 0
 
 
@@ -289,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--backend", choices=["auto", "hailo", "onnxruntime"])
+    p = add("switch", cmd_switch, "the sidecar on this host serves another release: loaded beside, golden-checked, then switched")
+    p.add_argument("release_dir", type=Path, help="the bundle inside the sidecar, e.g. /models/releases/<release>")
     p = add("bench", cmd_bench, "closed-loop load on a running sidecar with EdgeInfer's request shape")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")

@@ -183,7 +183,8 @@ def test_an_interrupted_write_leaves_no_temporary_folder(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "changed", ["cli.py", "model/parity.py", "build/spec.py", "hailo/hef.py", "hailo/templates/model_script.alls.j2", "serve/worker.py"]
+    "changed",
+    ["cli.py", "model/parity.py", "build/spec.py", "hailo/hef.py", "hailo/templates/model_script.alls.j2", "serve/device_host.py"],
 )
 def test_a_change_anywhere_in_the_package_changes_the_build_id(
     tmp_path: Path, write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, changed: str

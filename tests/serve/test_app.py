@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from hailo_pipeline.serve.engine import load_engine
 from tests.conftest import SAMPLES
+from tests.serve.faults import Faults
 from tests.sidecar_server import post, running
 from tests.tamper import break_goldens
 
@@ -142,20 +142,6 @@ def test_corrupted_bundle_is_never_served(bundle: Path, tmp_path: Path) -> None:
     assert "model.onnx does not match its sha256" in health["reason"]
 
 
-class _Switchable:
-    """Wraps a backend's run(): normal, raising, or hanging, as a test flips it."""
-
-    def __init__(self, run: Callable[..., np.ndarray]) -> None:
-        self.real, self.mode, self.release = run, "ok", threading.Event()
-
-    def __call__(self, nhwc: np.ndarray) -> np.ndarray:
-        if self.mode == "raise":
-            raise RuntimeError("HAILO_DRIVER_FAIL(36)")
-        if self.mode == "hang":
-            self.release.wait(10)
-        return self.real(nhwc)
-
-
 def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -163,12 +149,11 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def test_backend_that_raises_gives_503_then_recovers(bundle: Path) -> None:
+def test_backend_that_raises_gives_503_then_recovers(bundle: Path, tmp_path: Path) -> None:
     body = (SAMPLES / "static_imu_sample.json").read_bytes()
-    with running(bundle) as s:
-        switch = _Switchable(s.sidecar.engine.backend.run)
-        s.sidecar.engine.backend.run = switch
-        switch.mode = "raise"
+    faults = Faults(tmp_path)
+    with running(bundle, faults.opener()) as s:
+        faults.set("raise")
         started = time.perf_counter()
         response = post(s.url, body)
         assert response.status_code == 503
@@ -177,17 +162,16 @@ def test_backend_that_raises_gives_503_then_recovers(bundle: Path) -> None:
         health = httpx.get(f"{s.url}/healthz")
         assert health.status_code == 503
         assert health.json()["reason"].startswith("backend failing")
-        switch.mode = "ok"  # the worker's idle probe notices without any traffic
+        faults.set("ok")  # the device process's idle probe notices without any traffic
         _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200)
         assert post(s.url, body).status_code == 200
 
 
-def test_backend_that_hangs_gives_quick_503_and_overload_is_refused(bundle: Path) -> None:
+def test_backend_that_hangs_gives_quick_503_and_overload_is_refused(bundle: Path, tmp_path: Path) -> None:
     body = (SAMPLES / "static_imu_sample.json").read_bytes()
-    with running(bundle, infer_timeout_ms=200, queue_limit=2) as s:
-        switch = _Switchable(s.sidecar.engine.backend.run)
-        s.sidecar.engine.backend.run = switch
-        switch.mode = "hang"
+    faults = Faults(tmp_path)
+    with running(bundle, faults.opener(), infer_timeout_ms=200, queue_limit=2) as s:
+        faults.set("hang")
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             started = time.perf_counter()
             responses = list(pool.map(lambda _: post(s.url, body), range(6)))
@@ -202,17 +186,33 @@ def test_backend_that_hangs_gives_quick_503_and_overload_is_refused(bundle: Path
         health = httpx.get(f"{s.url}/healthz")
         assert health.status_code == 503
         assert health.json()["reason"].startswith("backend hung")
-        switch.mode = "ok"
-        switch.release.set()
+        faults.set("ok")
         _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200)
         assert post(s.url, body).status_code == 200
 
 
-def test_graceful_shutdown_finishes_requests_in_flight(bundle: Path) -> None:
+def test_a_device_process_that_dies_fails_fast_and_comes_back(bundle: Path, tmp_path: Path) -> None:
     body = (SAMPLES / "static_imu_sample.json").read_bytes()
-    with running(bundle) as s:
-        real = s.sidecar.engine.backend.run
-        s.sidecar.engine.backend.run = lambda nhwc: (time.sleep(0.4), real(nhwc))[1]
+    faults = Faults(tmp_path)
+    with running(bundle, faults.opener()) as s:
+        faults.set("exit")
+        started = time.perf_counter()
+        response = post(s.url, body)
+        assert response.status_code == 503
+        assert time.perf_counter() - started < 0.5
+        assert "the device process ended (exit code 3)" in response.json()["detail"]
+        faults.set("ok")
+        _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200, 30)
+        answer = post(s.url, body)
+        assert answer.status_code == 200
+        assert answer.json()["release"] == bundle.name
+
+
+def test_graceful_shutdown_finishes_requests_in_flight(bundle: Path, tmp_path: Path) -> None:
+    body = (SAMPLES / "static_imu_sample.json").read_bytes()
+    faults = Faults(tmp_path)
+    with running(bundle, faults.opener()) as s:
+        faults.set("sleep:0.4")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pending = pool.submit(post, s.url, body)
             time.sleep(0.1)

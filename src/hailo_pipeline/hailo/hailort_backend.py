@@ -1,17 +1,22 @@
 """The HailoRT backend: the only module that imports `hailo_platform` (HailoRT's Python API).
 
-InferModel API (HailoRT >= 4.18; reference hailo-toolchain.md section 5b): one VDevice with the
-ROUND_ROBIN scheduler (Python's default is NONE), float32 in and out so HailoRT (de)quantizes on the
-host, bindings created once, the device opened once and released on close().
+InferModel API (HailoRT >= 4.18; reference hailo-toolchain.md section 5b): one VDevice per process with
+the ROUND_ROBIN scheduler (Python's default is NONE), on which every loaded release configures its own
+network group, so a new release loads beside the serving one and the scheduler shares the device; float32
+in and out so HailoRT (de)quantizes on the host, bindings created once. The VDevice opens with the first
+network group and is released with the last.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from hailo_pipeline.errors import PipelineError
 
 
 def import_problem() -> str | None:
@@ -33,26 +38,66 @@ def hailort_version() -> str | None:
     return str(getattr(hailo_platform, "__version__", "unknown"))
 
 
+class DeviceFullError(PipelineError):
+    """HailoRT could not configure one more network group beside those already on the VDevice."""
+
+
+class SharedVDevice:
+    """The process's one VDevice: opened by the first network group, released after the last."""
+
+    def __init__(self) -> None:
+        self.vdevice: Any = None
+        self.groups = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> Any:
+        from hailo_platform import HailoSchedulingAlgorithm, VDevice
+
+        with self.lock:
+            if self.vdevice is None:
+                params = VDevice.create_params()
+                params.scheduling_algorithm = HailoSchedulingAlgorithm.ROUND_ROBIN
+                self.vdevice = VDevice(params)
+            self.groups += 1
+            return self.vdevice
+
+    def release(self) -> None:
+        with self.lock:
+            self.groups -= 1
+            if self.groups == 0:
+                self.vdevice.release()
+                self.vdevice = None
+
+
+VDEVICE = SharedVDevice()
+
+
 class HailoBackend:
     name = "hailo"
 
-    def __init__(self, hef_path: Path, timeout_ms: int) -> None:
-        from hailo_platform import FormatType, HailoSchedulingAlgorithm, VDevice
+    def __init__(self, hef_path: Path, timeout_ms: int, device: SharedVDevice = VDEVICE) -> None:
+        from hailo_platform import FormatType
 
-        params = VDevice.create_params()
-        params.scheduling_algorithm = HailoSchedulingAlgorithm.ROUND_ROBIN
-        self.timeout_ms = timeout_ms
-        self.vdevice = VDevice(params)
+        self.timeout_ms, self.device = timeout_ms, device
+        vdevice = device.acquire()
         try:
-            self.model = self.vdevice.create_infer_model(str(hef_path))
+            self.model = vdevice.create_infer_model(str(hef_path))
             self.model.input().set_format_type(FormatType.FLOAT32)
             self.model.output().set_format_type(FormatType.FLOAT32)
-            self.configured = self.model.configure()
+            try:
+                self.configured = self.model.configure()
+            except Exception as exc:
+                if device.groups == 1:
+                    raise
+                # HailoRT's status for "does not fit" varies by resource; beside others, any refusal counts as that
+                raise DeviceFullError(
+                    f"HailoRT could not configure {hef_path} beside {device.groups - 1} other network group(s): {exc}"
+                ) from exc
             self.bindings = self.configured.create_bindings()
             self.output = np.empty(self.model.output().shape, np.float32)
             self.bindings.output().set_buffer(self.output)
         except Exception:
-            self.vdevice.release()
+            device.release()
             raise
         self.input_shape = tuple(self.model.input().shape)
 
@@ -64,7 +109,7 @@ class HailoBackend:
 
     def close(self) -> None:
         self.configured.shutdown()
-        self.vdevice.release()
+        self.device.release()
 
     @property
     def versions(self) -> dict[str, Any]:

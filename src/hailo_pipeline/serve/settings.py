@@ -6,7 +6,10 @@ HAILO_BACKEND          auto | hailo | onnxruntime                 auto
 HAILO_DEVICE           accelerator device node                    /dev/hailo0
 SHORT_WINDOW_POLICY    repeat_first | reject                      repeat_first
 QUEUE_LIMIT            requests waiting for the device            32
+ANSWER_DEADLINE_MS     admit a request only if it can be answered 40
+                       within this (EdgeInfer gives up at 45)
 INFER_TIMEOUT_MS       longest wait for one inference             1000
+CONTROL_PORT           release switches, on 127.0.0.1 only        9001
 ORT_THREADS            ONNX Runtime intra-op threads              1
 MAX_BODY_BYTES         largest request body accepted              262144
 LOG_LEVEL              uvicorn/log level                          info
@@ -35,7 +38,9 @@ class SidecarConfig:
     device: Path = Path("/dev/hailo0")
     short_window_policy: str = "repeat_first"
     queue_limit: int = 32
+    answer_deadline_ms: int = 40
     infer_timeout_ms: int = 1000
+    control_port: int = 9001
     ort_threads: int = 1
     max_body_bytes: int = 262_144
     log_level: str = "info"
@@ -45,9 +50,11 @@ class SidecarConfig:
             raise PipelineError(f"HAILO_BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.short_window_policy not in SHORT_WINDOW_POLICIES:
             raise PipelineError(f"SHORT_WINDOW_POLICY must be one of {list(SHORT_WINDOW_POLICIES)}, got {self.short_window_policy!r}")
-        for name in ("port", "queue_limit", "infer_timeout_ms", "ort_threads", "max_body_bytes"):
+        for name in ("port", "queue_limit", "answer_deadline_ms", "infer_timeout_ms", "control_port", "ort_threads", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.port == self.control_port:
+            raise PipelineError(f"SIDECAR_PORT and CONTROL_PORT must differ, both are {self.port}")
         return self
 
 
@@ -59,7 +66,9 @@ _ENV = {
     "device": "HAILO_DEVICE",
     "short_window_policy": "SHORT_WINDOW_POLICY",
     "queue_limit": "QUEUE_LIMIT",
+    "answer_deadline_ms": "ANSWER_DEADLINE_MS",
     "infer_timeout_ms": "INFER_TIMEOUT_MS",
+    "control_port": "CONTROL_PORT",
     "ort_threads": "ORT_THREADS",
     "max_body_bytes": "MAX_BODY_BYTES",
     "log_level": "LOG_LEVEL",

@@ -7,11 +7,16 @@ outputs ((q - zp) * scale), bindings whose buffers must be C-contiguous and exac
 timeout_ms), shutdown() and release(). The chip's computation is stood in for by the model.onnx that
 sits beside the HEF in a release bundle, run with ONNX Runtime, behind the normalization layer the
 HEF would contain when its model.alls put one on the chip.
+
+For the sidecar's forked device process: HAILORT_DOUBLE_LOG names a file each call's name is appended to
+(CALLS lives in one process only), and HAILORT_DOUBLE_NETWORK_GROUPS caps the network groups a VDevice
+holds at once (configure() beyond it raises, as a device whose resources are taken does).
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,13 @@ from hailo_pipeline.hailo.hef import Stream, inspect_hef
 
 __version__ = "4.23.0"
 CALLS: list[tuple[str, dict[str, Any]]] = []
+
+
+def _record(call: tuple[str, dict[str, Any]]) -> None:
+    CALLS.append(call)
+    if log := os.environ.get("HAILORT_DOUBLE_LOG"):
+        with open(log, "a") as f:
+            f.write(call[0] + "\n")
 
 
 class HailoSchedulingAlgorithm(enum.Enum):
@@ -55,15 +67,16 @@ class VDevice:
 
     def __init__(self, params: _Params | None = None) -> None:
         params = params or _Params()
-        CALLS.append(("VDevice", {"scheduling_algorithm": params.scheduling_algorithm}))
+        _record(("VDevice", {"scheduling_algorithm": params.scheduling_algorithm}))
         self.released = False
+        self.configured = 0
 
     def create_infer_model(self, hef_source: str) -> InferModel:
-        CALLS.append(("create_infer_model", {"hef": hef_source}))
-        return InferModel(Path(hef_source))
+        _record(("create_infer_model", {"hef": hef_source}))
+        return InferModel(Path(hef_source), self)
 
     def release(self) -> None:
-        CALLS.append(("VDevice.release", {}))
+        _record(("VDevice.release", {}))
         self.released = True
 
 
@@ -74,12 +87,13 @@ class _StreamInfo:
         self.format_type = FormatType.AUTO
 
     def set_format_type(self, format_type: FormatType) -> None:
-        CALLS.append(("set_format_type", {"stream": self.name, "type": format_type}))
+        _record(("set_format_type", {"stream": self.name, "type": format_type}))
         self.format_type = format_type
 
 
 class InferModel:
-    def __init__(self, hef_path: Path) -> None:
+    def __init__(self, hef_path: Path, vdevice: VDevice) -> None:
+        self.vdevice = vdevice
         group = inspect_hef(hef_path).network_groups[0]
         self._input, self._output = _StreamInfo(group.inputs[0]), _StreamInfo(group.outputs[0])
         self.session = ort.InferenceSession(str(hef_path.parent / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -94,7 +108,11 @@ class InferModel:
         return self._output
 
     def configure(self) -> ConfiguredInferModel:
-        CALLS.append(("configure", {}))
+        _record(("configure", {}))
+        cap = os.environ.get("HAILORT_DOUBLE_NETWORK_GROUPS")
+        if cap and self.vdevice.configured >= int(cap):
+            raise HailoRTException(f"configure failed: this device holds {cap} network group(s) at once")
+        self.vdevice.configured += 1
         return ConfiguredInferModel(self)
 
 
@@ -152,5 +170,6 @@ class ConfiguredInferModel:
             b.output().get_buffer()[...] = _quantize_round_trip(y, self.model.output().stream).reshape(b.output().info.shape)
 
     def shutdown(self) -> None:
-        CALLS.append(("shutdown", {}))
+        _record(("shutdown", {}))
         self.shut_down = True
+        self.model.vdevice.configured -= 1

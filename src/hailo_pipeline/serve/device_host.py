@@ -1,0 +1,227 @@
+"""The event loop's side of the device process: loads, windows in flight, admission, restarts.
+
+Admission is decided here, before a request's body is read: a window is admitted only while fewer than
+QUEUE_LIMIT wait and the windows ahead of it, at the device's measured pace, leave it an answer within
+ANSWER_DEADLINE_MS. An answer later than EdgeInfer's 45 ms read timeout is a stub anyway, and work spent
+on it is taken from requests that could still be answered, so refusing it at once (503 + Retry-After)
+keeps goodput at capacity under any overload. The device process works windows in arrival order.
+
+When the device process dies, every window in flight fails at once, and a new process is forked with the
+releases the old one held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.serve import device_process, wire
+from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine
+from hailo_pipeline.serve.wire import Kind
+
+log = logging.getLogger("hailo_pipeline.serve.device_host")
+LATENT = 64
+PACE_SMOOTHING = 0.05  # weight of the newest window in the device's measured seconds per window
+
+
+class OverloadedError(Exception):
+    """Admitting one more window would miss the deadline or overflow the queue."""
+
+
+class BackendError(Exception):
+    """The backend raised while running a window, or the device process ended."""
+
+
+class LoadError(PipelineError):
+    def __init__(self, reason: str, device_full: bool) -> None:
+        super().__init__(reason)
+        self.device_full = device_full
+
+
+@dataclass
+class Loaded:
+    """A release ready in the device process."""
+
+    key: int
+    request: LoadRequest
+    release: str
+    window: int
+    info: dict[str, Any]
+    failure: str | None = None
+
+
+@dataclass
+class _Pending:
+    future: asyncio.Future[Any]
+    sent: float
+    window: bool  # a window to run (else a load)
+
+
+@dataclass
+class DeviceHost:
+    queue_limit: int
+    deadline_s: float
+    timeout_s: float
+    opener: OpenEngine = device_process.open_engine
+    observe: Callable[[float], None] = lambda _: None
+    loaded: dict[int, Loaded] = field(default_factory=dict)
+    pace_s: float = 0.0  # measured seconds per window on the device; 0 until the first answer
+    problem_since_exit: str | None = None
+
+    def __post_init__(self) -> None:
+        self._jobs = 0
+        self._keys = 0
+        self._pending: dict[int, _Pending] = {}
+        self._windows = 0  # windows sent and not yet answered, those whose caller gave up included
+        self._writer: asyncio.StreamWriter | None = None
+        self._process: Any = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._last_answer = time.perf_counter()
+        self._stopping = False
+
+    # --- the process ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        # fork: the child starts at once with what this process imported (and, in tests, their doubles)
+        process = multiprocessing.get_context("fork").Process(
+            target=device_process.main, args=(theirs, self.opener), name="hailo-device", daemon=True
+        )
+        process.start()
+        theirs.close()
+        self._process = process
+        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        self._reader_task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while (frame := await wire.read(reader)) is not None:
+            self._last_answer = time.perf_counter()
+            if frame.kind is Kind.HEALTH:
+                if frame.key in self.loaded:
+                    self.loaded[frame.key].failure = frame.payload.decode() or None
+                continue
+            pending = self._pending.pop(frame.job, None)
+            if pending is None:
+                continue
+            self._windows -= pending.window
+            if pending.future.done():
+                continue  # its caller gave up (timeout) before the answer came
+            if frame.kind is Kind.ANSWER:
+                values = np.frombuffer(frame.payload, np.float32)
+                self.pace_s = float(values[0]) if not self.pace_s else self.pace_s + PACE_SMOOTHING * (float(values[0]) - self.pace_s)
+                self.observe(float(values[0]))
+                pending.future.set_result((values[1 : 1 + LATENT], values[1 + LATENT :]))
+            elif frame.kind is Kind.FAILED:
+                pending.future.set_exception(BackendError(frame.payload.decode()))
+            elif frame.kind is Kind.LOADED:
+                pending.future.set_result(json.loads(frame.payload))
+            elif frame.kind is Kind.LOAD_FAILED:
+                doc = json.loads(frame.payload)
+                pending.future.set_exception(LoadError(doc["reason"], bool(doc["device_full"])))
+        if not self._stopping:
+            await self._restart()
+
+    async def _restart(self) -> None:
+        self._process.join(timeout=1)
+        exit_code = self._process.exitcode
+        self.problem_since_exit = f"the device process ended (exit code {exit_code}); restarting it"
+        log.error("%s", self.problem_since_exit)
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(BackendError(self.problem_since_exit))
+        self._pending.clear()
+        self._windows = 0
+        held = list(self.loaded.values())
+        await self.start()
+        for loaded in held:
+            try:
+                await self._send_load(loaded.key, loaded.request)
+            except PipelineError as exc:
+                loaded.failure = f"not reloaded after the device process ended: {exc}"
+        self.problem_since_exit = None
+
+    async def stop(self) -> None:
+        """Lets the windows in flight finish, then ends the device process."""
+        self._stopping = True
+        deadline = time.perf_counter() + self.timeout_s
+        while self._pending and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        if self._writer is not None:
+            self._writer.write(wire.encode(Kind.STOP))
+            await self._writer.drain()
+        if self._process is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+
+    # --- releases -----------------------------------------------------------------------------
+    def _send(self, kind: Kind, key: int, payload: bytes) -> asyncio.Future[Any]:
+        assert self._writer is not None, "start() first"
+        self._jobs = (self._jobs + 1) % 2**32
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        window = kind is Kind.INFER
+        self._pending[self._jobs] = _Pending(future, time.perf_counter(), window)
+        self._windows += window
+        self._writer.write(wire.encode(kind, self._jobs, key, payload))
+        return future
+
+    async def _send_load(self, key: int, request: LoadRequest) -> dict[str, Any]:
+        return dict(await self._send(Kind.LOAD, key, request.as_json()))
+
+    async def load(self, request: LoadRequest) -> Loaded:
+        """Loads, warms up and golden-checks a release beside the others; raises LoadError with the reason."""
+        self._keys += 1
+        description = await self._send_load(self._keys, request)
+        loaded = Loaded(self._keys, request, str(description["release"]), int(description["window"]), description)
+        self.loaded[loaded.key] = loaded
+        return loaded
+
+    def unload(self, key: int) -> None:
+        if self.loaded.pop(key, None) is not None and self._writer is not None:
+            self._writer.write(wire.encode(Kind.UNLOAD, 0, key))
+
+    # --- windows ------------------------------------------------------------------------------
+    def refusal(self) -> str | None:
+        """Why one more window cannot be admitted now, or None."""
+        waiting = self._windows
+        if waiting >= self.queue_limit:
+            return f"{waiting} requests already wait for the device (QUEUE_LIMIT={self.queue_limit})"
+        if (waiting + 1) * self.pace_s > self.deadline_s:
+            return (
+                f"{waiting} requests wait at {self.pace_s * 1000:.2f} ms each: one more would be answered after "
+                f"ANSWER_DEADLINE_MS={self.deadline_s * 1000:.0f}"
+            )
+        return None
+
+    def submit(self, key: int, rows: NDArray[np.float32]) -> asyncio.Future[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        problem = self.refusal()
+        if problem is not None:
+            raise OverloadedError(problem)
+        return self._send(Kind.INFER, key, np.ascontiguousarray(rows, np.float32).tobytes())
+
+    def depth(self) -> int:
+        return self._windows
+
+    def problem(self, key: int) -> str | None:
+        """Why the engine `key` cannot be trusted right now, or None."""
+        if self.problem_since_exit:
+            return self.problem_since_exit
+        if self._windows:
+            oldest = min(p.sent for p in self._pending.values() if p.window)
+            stalled = time.perf_counter() - max(oldest, self._last_answer)
+            if stalled > self.timeout_s:
+                return f"backend hung: no answer from the device for {stalled:.1f} s"
+        loaded = self.loaded.get(key)
+        if loaded is None:
+            return "not loaded"
+        return f"backend failing: {loaded.failure}" if loaded.failure else None

@@ -1,0 +1,162 @@
+"""The device process: the one process that owns the accelerator and every loaded release's engine.
+
+The sidecar's event loop forks it at start-up and talks to it in frames (wire.py). Its main thread runs
+windows one at a time, in arrival order, on the engine a frame names, so inference never competes with
+HTTP parsing for one interpreter lock. A release is loaded beside the others on a thread of its own
+(checksums, backend, warm-up, golden vectors) while the main thread keeps answering; on HailoRT all of
+them are network groups of one VDevice under the ROUND_ROBIN scheduler. An engine that raised is probed
+with its golden vectors while the process is idle, and reported healthy again when they reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo.hailort_backend import DeviceFullError
+from hailo_pipeline.serve import wire
+from hailo_pipeline.serve.engine import Engine, load_engine
+from hailo_pipeline.serve.wire import Kind
+
+WARMUP_RUNS = 20
+PROBE_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    release_dir: Path
+    backend: str
+    device: Path
+    threads: int
+    timeout_ms: int
+
+    def as_json(self) -> bytes:
+        return json.dumps({**self.__dict__, "release_dir": str(self.release_dir), "device": str(self.device)}).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> LoadRequest:
+        doc = json.loads(payload)
+        return cls(Path(doc["release_dir"]), doc["backend"], Path(doc["device"]), int(doc["threads"]), int(doc["timeout_ms"]))
+
+
+OpenEngine = Callable[[LoadRequest], Engine]
+
+
+def open_engine(request: LoadRequest) -> Engine:
+    return load_engine(request.release_dir, request.backend, request.device, request.threads, request.timeout_ms)
+
+
+def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict[str, Any]]:
+    """Opens, warms up and golden-checks a release; raises PipelineError saying why it cannot serve."""
+    engine = opener(request)
+    try:
+        resting = np.tile(engine.mean, (engine.window, 1))  # a window at the normalization mean
+        for _ in range(WARMUP_RUNS):
+            engine.infer(resting)
+        check = engine.golden_check()
+        if not check.passed:
+            raise PipelineError(f"{check.detail}: refusing to serve")
+    except BaseException:
+        engine.backend.close()
+        raise
+    return engine, {**engine.info(), "window": engine.window, "golden": check.detail}
+
+
+class DeviceProcess:
+    def __init__(self, sock: socket.socket, opener: OpenEngine) -> None:
+        self.sock, self.opener = sock, opener
+        self.engines: dict[int, Engine] = {}
+        self.failures: dict[int, str] = {}
+        self.send_lock = threading.Lock()
+
+    def send(self, kind: Kind, job: int = 0, key: int = 0, payload: bytes = b"") -> None:
+        with self.send_lock:
+            self.sock.sendall(wire.encode(kind, job, key, payload))
+
+    def load(self, job: int, key: int, request: LoadRequest) -> None:
+        try:
+            engine, description = ready_engine(request, self.opener)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+            self.send(Kind.LOAD_FAILED, job, key, json.dumps({"reason": reason, "device_full": isinstance(exc, DeviceFullError)}).encode())
+            return
+        self.engines[key] = engine
+        self.send(Kind.LOADED, job, key, json.dumps(description).encode())
+
+    def infer(self, job: int, key: int, payload: bytes) -> None:
+        engine = self.engines.get(key)
+        if engine is None:
+            return self.send(Kind.FAILED, job, key, b"that release is not loaded in the device process")
+        rows = np.frombuffer(payload, np.float32).reshape(engine.window, -1)
+        started = time.perf_counter()
+        try:
+            latent, scores = engine.infer(rows)
+        except Exception as exc:
+            self.failures[key] = f"{type(exc).__name__}: {exc}"
+            self.send(Kind.HEALTH, 0, key, self.failures[key].encode())
+            return self.send(Kind.FAILED, job, key, self.failures[key].encode())
+        seconds = np.float32(time.perf_counter() - started)
+        if self.failures.pop(key, None) is not None:
+            self.send(Kind.HEALTH, 0, key)
+        self.send(Kind.ANSWER, job, key, np.concatenate([[seconds], latent, scores]).astype(np.float32).tobytes())
+
+    def probe_failing(self) -> None:
+        for key in list(self.failures):
+            engine = self.engines.get(key)
+            try:
+                passed = engine is not None and engine.golden_check().passed
+            except Exception:
+                passed = False
+            if passed:
+                del self.failures[key]
+                self.send(Kind.HEALTH, 0, key)
+
+    def unload(self, key: int) -> None:
+        engine = self.engines.pop(key, None)
+        self.failures.pop(key, None)
+        if engine is not None:
+            engine.backend.close()
+
+    def run(self) -> None:
+        while True:
+            readable, _, _ = select.select([self.sock], [], [], PROBE_INTERVAL_S)
+            if not readable:
+                self.probe_failing()
+                continue
+            frame = wire.receive(self.sock)
+            if frame is None or frame.kind is Kind.STOP:
+                break
+            if frame.kind is Kind.INFER:
+                self.infer(frame.job, frame.key, frame.payload)
+            elif frame.kind is Kind.LOAD:
+                request = LoadRequest.from_json(frame.payload)
+                threading.Thread(target=self.load, args=(frame.job, frame.key, request), name="load", daemon=True).start()
+            elif frame.kind is Kind.UNLOAD:
+                self.unload(frame.key)
+        for key in list(self.engines):
+            self.unload(key)
+
+
+def main(sock: socket.socket, opener: OpenEngine) -> None:
+    """Entry point of the forked child: the parent handles signals and tells it to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        DeviceProcess(sock, opener).run()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)

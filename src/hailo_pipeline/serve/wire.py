@@ -1,0 +1,71 @@
+"""Frames between the sidecar's event loop and its device process, over one Unix socketpair.
+
+A frame is a fixed header (kind, job, engine key, payload length) and a payload: a window's float32 bytes,
+an answer's float32 bytes, or a small JSON document. Windows are 3.6 kB; nothing larger crosses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import socket
+import struct
+from typing import NamedTuple
+
+HEADER = struct.Struct("<BIII")
+
+
+class Kind(enum.IntEnum):
+    # event loop -> device process
+    LOAD = 1  # payload: JSON {release_dir, backend, device, threads, timeout_ms}
+    INFER = 2  # payload: float32 window rows
+    UNLOAD = 3
+    STOP = 4
+    # device process -> event loop
+    LOADED = 10  # payload: JSON engine description
+    LOAD_FAILED = 11  # payload: JSON {reason, device_full}
+    ANSWER = 12  # payload: float32 [seconds, latent..., scores...]
+    FAILED = 13  # payload: UTF-8 reason
+    HEALTH = 14  # payload: UTF-8 failure, empty when the engine recovered
+
+
+class Frame(NamedTuple):
+    kind: Kind
+    job: int
+    key: int
+    payload: bytes
+
+
+def encode(kind: Kind, job: int = 0, key: int = 0, payload: bytes = b"") -> bytes:
+    return HEADER.pack(kind, job, key, len(payload)) + payload
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks, missing = [], size
+    while missing:
+        chunk = sock.recv(missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(sock: socket.socket) -> Frame | None:
+    """The next frame from a blocking socket; None when the other side closed it."""
+    head = _exactly(sock, HEADER.size)
+    if head is None:
+        return None
+    kind, job, key, length = HEADER.unpack(head)
+    payload = _exactly(sock, length) if length else b""
+    return None if payload is None else Frame(Kind(kind), job, key, payload)
+
+
+async def read(reader: asyncio.StreamReader) -> Frame | None:
+    """The next frame from the event loop's side; None when the device process closed the socket."""
+    try:
+        kind, job, key, length = HEADER.unpack(await reader.readexactly(HEADER.size))
+        payload = await reader.readexactly(length) if length else b""
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    return Frame(Kind(kind), job, key, payload)
