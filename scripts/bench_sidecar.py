@@ -12,34 +12,17 @@ Usage: .venv/bin/python scripts/bench_sidecar.py
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import orjson
-import yaml
 
-from hailo_pipeline.build.pipeline import build
-from hailo_pipeline.model.examples import example_checkpoint
+from benchlib import example_release, rss_mb, serving
 from hailo_pipeline.serve.bench import bench, request_window
 from hailo_pipeline.serve.engine import load_engine
 
-# The CLI of the interpreter running this script, whether or not its venv is activated.
-CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
-
-REPO = Path(__file__).resolve().parents[1]
 WINDOW = request_window()
-
-
-def _rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
 
 
 def _raw_ms(release: Path, runs: int = 3000) -> float:
@@ -55,40 +38,17 @@ def _raw_ms(release: Path, runs: int = 3000) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        (folder / "tcn.pt").write_bytes(example_checkpoint("tcn_encoder"))
-        spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
-        spec["source"]["checkpoint"] = str(folder / "tcn.pt")
-        (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
-        release = build(folder / "spec.yaml", folder / "out").release_dir
+        release = example_release(Path(tmp))
         raw = _raw_ms(release)
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning"}
-        server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)
-        url = f"http://127.0.0.1:{port}/infer"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+        with serving(release) as (url, server):
             body = orjson.dumps({"x": WINDOW.tolist()})
             bench(url, body, 1, 500)  # warm-up
             one = bench(url, body, 1, 3000)
             sixteen = bench(url, body, 16, 8000)
             bench(url, body, 16, 20_000 - 11_500)
-            rss_20k = _rss_mb(server.pid)
+            rss_20k = rss_mb(server.pid)
             bench(url, body, 16, 20_000)
-            rss_40k = _rss_mb(server.pid)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-
+            rss_40k = rss_mb(server.pid)
     raw_throughput = 1000 / raw
     rows = [
         ("raw in-process ONNX Runtime per window", f"{raw:.3f} ms", ""),

@@ -195,6 +195,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=config.log_level,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
             access_log=False,
+            # EdgeInfer calls it directly: no proxy in front to trust, no Server or Date header to format per answer
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
         )
     )
     server.run(sockets=listeners(config))

@@ -33,9 +33,10 @@ class BenchResult:
     max_ms: float
     concurrency: int
     errors: dict[str, int] = field(default_factory=dict)
+    answered_ms: list[float] = field(default_factory=list)  # each good answer's latency
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "answered_ms"}
 
     def summary(self) -> str:
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "none"
@@ -66,7 +67,9 @@ def _judge(status: int, body: bytes) -> str | None:
     return None
 
 
-async def _client(host: str, port: int, request: bytes, budget: list[int], latencies: list[float], errors: Counter[str]) -> None:
+async def _client(
+    host: str, port: int, request: bytes, budget: list[int], latencies: list[float], answered: list[float], errors: Counter[str]
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while budget[0] > 0:
@@ -81,6 +84,8 @@ async def _client(host: str, port: int, request: bytes, budget: list[int], laten
             problem = _judge(status, body)
             if problem:
                 errors[problem] += 1
+            else:
+                answered.append(latencies[-1] * 1000)
     finally:
         writer.close()
 
@@ -96,9 +101,10 @@ async def _run(url: str, body: bytes, concurrency: int, requests: int) -> BenchR
     ).encode() + body
     budget, errors = [requests], Counter[str]()
     latencies: list[float] = []
+    answered: list[float] = []
     started = time.perf_counter()
     try:
-        await asyncio.gather(*(_client(parts.hostname, port, request, budget, latencies, errors) for _ in range(concurrency)))
+        await asyncio.gather(*(_client(parts.hostname, port, request, budget, latencies, answered, errors) for _ in range(concurrency)))
     except (OSError, asyncio.IncompleteReadError) as exc:
         raise PipelineError(f"bench lost the connection to {url}: {exc}") from None
     seconds = time.perf_counter() - started
@@ -115,6 +121,7 @@ async def _run(url: str, body: bytes, concurrency: int, requests: int) -> BenchR
         max_ms=float(ms.max()),
         concurrency=concurrency,
         errors=dict(errors),
+        answered_ms=answered,
     )
 
 

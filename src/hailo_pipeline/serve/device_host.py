@@ -84,9 +84,9 @@ class DeviceHost:
         self._keys = 0
         self._pending: dict[int, _Pending] = {}
         self._windows = 0  # windows sent and not yet answered, those whose caller gave up included
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
         self._process: Any = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._restarting: asyncio.Task[None] | None = None
         self._last_answer = time.perf_counter()
         self._stopping = False
 
@@ -100,39 +100,40 @@ class DeviceHost:
         process.start()
         theirs.close()
         self._process = process
-        reader, self._writer = await asyncio.open_unix_connection(sock=ours)
-        self._reader_task = asyncio.create_task(self._read(reader))
+        self._transport, _ = await asyncio.get_running_loop().connect_accepted_socket(lambda: _Channel(self), ours)
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        while (frame := await wire.read(reader)) is not None:
-            self._last_answer = time.perf_counter()
-            if frame.kind is Kind.HEALTH:
-                if frame.key in self.loaded:
-                    self.loaded[frame.key].failure = frame.payload.decode() or None
-                continue
-            pending = self._pending.pop(frame.job, None)
-            if pending is None:
-                continue
-            self._windows -= pending.window
-            if pending.future.done():
-                continue  # its caller gave up (timeout) before the answer came
-            if frame.kind is Kind.ANSWER:
-                values = np.frombuffer(frame.payload, np.float32)
-                self.pace_s = float(values[0]) if not self.pace_s else self.pace_s + PACE_SMOOTHING * (float(values[0]) - self.pace_s)
-                self.observe(float(values[0]))
-                pending.future.set_result((values[1 : 1 + LATENT], values[1 + LATENT :]))
-            elif frame.kind is Kind.FAILED:
-                pending.future.set_exception(BackendError(frame.payload.decode()))
-            elif frame.kind is Kind.LOADED:
-                pending.future.set_result(json.loads(frame.payload))
-            elif frame.kind is Kind.LOAD_FAILED:
-                doc = json.loads(frame.payload)
-                pending.future.set_exception(LoadError(doc["reason"], bool(doc["device_full"])))
+    def _on_frame(self, frame: wire.Frame) -> None:
+        """Runs inside the socket's read callback: an answer's waiter is woken in the same loop iteration."""
+        self._last_answer = time.perf_counter()
+        if frame.kind is Kind.HEALTH:
+            if frame.key in self.loaded:
+                self.loaded[frame.key].failure = frame.payload.decode() or None
+            return
+        pending = self._pending.pop(frame.job, None)
+        if pending is None:
+            return
+        self._windows -= pending.window
+        if pending.future.done():
+            return  # its caller gave up (timeout) before the answer came
+        if frame.kind is Kind.ANSWER:
+            values = np.frombuffer(frame.payload, np.float32)
+            self.pace_s = float(values[0]) if not self.pace_s else self.pace_s + PACE_SMOOTHING * (float(values[0]) - self.pace_s)
+            self.observe(float(values[0]))
+            pending.future.set_result((values[1 : 1 + LATENT], values[1 + LATENT :]))
+        elif frame.kind is Kind.FAILED:
+            pending.future.set_exception(BackendError(frame.payload.decode()))
+        elif frame.kind is Kind.LOADED:
+            pending.future.set_result(json.loads(frame.payload))
+        elif frame.kind is Kind.LOAD_FAILED:
+            doc = json.loads(frame.payload)
+            pending.future.set_exception(LoadError(doc["reason"], bool(doc["device_full"])))
+
+    def _on_lost(self) -> None:
         if not self._stopping:
-            await self._restart()
+            self._restarting = asyncio.get_running_loop().create_task(self._restart())
 
     async def _restart(self) -> None:
-        self._process.join(timeout=1)
+        await asyncio.get_running_loop().run_in_executor(None, self._process.join, 5)
         exit_code = self._process.exitcode
         self.problem_since_exit = f"the device process ended (exit code {exit_code}); restarting it"
         log.error("%s", self.problem_since_exit)
@@ -156,23 +157,25 @@ class DeviceHost:
         deadline = time.perf_counter() + self.timeout_s
         while self._pending and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
-        if self._writer is not None:
-            self._writer.write(wire.encode(Kind.STOP))
-            await self._writer.drain()
+        if self._transport is not None:
+            self._write(wire.encode(Kind.STOP))
         if self._process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
-        if self._reader_task is not None:
-            self._reader_task.cancel()
+        if self._transport is not None:
+            self._transport.close()
 
     # --- releases -----------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        assert self._transport is not None, "start() first"
+        self._transport.write(data)
+
     def _send(self, kind: Kind, key: int, payload: bytes) -> asyncio.Future[Any]:
-        assert self._writer is not None, "start() first"
         self._jobs = (self._jobs + 1) % 2**32
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         window = kind is Kind.INFER
         self._pending[self._jobs] = _Pending(future, time.perf_counter(), window)
         self._windows += window
-        self._writer.write(wire.encode(kind, self._jobs, key, payload))
+        self._write(wire.encode(kind, self._jobs, key, payload))
         return future
 
     async def _send_load(self, key: int, request: LoadRequest) -> dict[str, Any]:
@@ -187,8 +190,8 @@ class DeviceHost:
         return loaded
 
     def unload(self, key: int) -> None:
-        if self.loaded.pop(key, None) is not None and self._writer is not None:
-            self._writer.write(wire.encode(Kind.UNLOAD, 0, key))
+        if self.loaded.pop(key, None) is not None:
+            self._write(wire.encode(Kind.UNLOAD, 0, key))
 
     # --- windows ------------------------------------------------------------------------------
     def refusal(self) -> str | None:
@@ -225,3 +228,17 @@ class DeviceHost:
         if loaded is None:
             return "not loaded"
         return f"backend failing: {loaded.failure}" if loaded.failure else None
+
+
+class _Channel(asyncio.Protocol):
+    """The event loop's end of the socketpair to the device process."""
+
+    def __init__(self, host: DeviceHost) -> None:
+        self.host, self.frames = host, wire.Frames()
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self.frames.feed(data):
+            self.host._on_frame(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.host._on_lost()

@@ -6,7 +6,6 @@ an answer's float32 bytes, or a small JSON document. Windows are 3.6 kB; nothing
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import socket
 import struct
@@ -61,11 +60,21 @@ def receive(sock: socket.socket) -> Frame | None:
     return None if payload is None else Frame(Kind(kind), job, key, payload)
 
 
-async def read(reader: asyncio.StreamReader) -> Frame | None:
-    """The next frame from the event loop's side; None when the device process closed the socket."""
-    try:
-        kind, job, key, length = HEADER.unpack(await reader.readexactly(HEADER.size))
-        payload = await reader.readexactly(length) if length else b""
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return Frame(Kind(kind), job, key, payload)
+class Frames:
+    """Frames out of a byte stream as it arrives (the event loop's side, fed from Protocol.data_received)."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buffer += data
+        frames, offset = [], 0
+        while len(self.buffer) - offset >= HEADER.size:
+            kind, job, key, length = HEADER.unpack_from(self.buffer, offset)
+            end = offset + HEADER.size + length
+            if len(self.buffer) < end:
+                break
+            frames.append(Frame(Kind(kind), job, key, bytes(self.buffer[offset + HEADER.size : end])))
+            offset = end
+        del self.buffer[:offset]
+        return frames

@@ -1,0 +1,73 @@
+"""What the sidecar benchmarks share: the example bundle at the real model's size, `hailo-pipeline serve` on it
+in its own process, and its memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import yaml
+
+from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.model.examples import example_checkpoint
+
+# The CLI of the interpreter running the benchmark, whether or not its venv is activated.
+CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def example_release(folder: Path, version: str = "1.0.0") -> Path:
+    """The bundled example spec (the real TCN's size) on the seeded example checkpoint, built into folder/out."""
+    (folder / "tcn.pt").write_bytes(example_checkpoint("tcn_encoder"))
+    spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
+    spec["source"]["checkpoint"] = str(folder / "tcn.pt")
+    spec["version"] = version
+    (folder / f"spec-{version}.yaml").write_text(yaml.safe_dump(spec))
+    return build(folder / f"spec-{version}.yaml", folder / "out").release_dir
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(release: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`hailo-pipeline serve` on ONNX Runtime (1 thread) on a free loopback port: (its /infer URL, the process)."""
+    port = free_port()
+    full_env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning", **env}
+    full_env.setdefault("CONTROL_PORT", str(free_port()))
+    server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=full_env)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise SystemExit(f"hailo-pipeline serve exited with {server.returncode}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/infer", server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the sidecar's device process), in MB."""
+    pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0
+    for p in pids:
+        status = Path(f"/proc/{p}/status").read_text()
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    return total / 1024
