@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def example_release(folder: Path, version: str = "1.0.0") -> Path:
     """The bundled example spec (the real TCN's size) on the seeded example checkpoint, built into folder/out."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "tcn.pt").write_bytes(example_checkpoint("tcn_encoder"))
     spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
     spec["source"]["checkpoint"] = str(folder / "tcn.pt")
@@ -41,9 +42,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(release: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`hailo-pipeline serve` on ONNX Runtime (1 thread) on a free loopback port: (its /infer URL, the process)."""
-    port = free_port()
+def serving(release: Path, port: int = 0, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`hailo-pipeline serve` on ONNX Runtime (1 thread) on a loopback port (default a free one): (its /infer URL,
+    the process)."""
+    port = port or free_port()
     full_env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning", **env}
     full_env.setdefault("CONTROL_PORT", str(free_port()))
     server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=full_env)

@@ -76,7 +76,7 @@ Endpoints:
       200 healthy, any other status degraded, no answer (refused, 2 s, 45 ms read timeout) unhealthy;
       inference_capability: "stub" unless USE_REAL_MODEL is "true". EdgeInfer then POSTs 100x9 values
       U[-1,1] to MODEL_BACKEND_URL + "/infer" (".../infer/infer" with the compose value, which our sidecar
-      answers 404, making every real-mode /healthz 503): the stand-in does that only with
+      answers as /infer; any other sidecar's 404 there makes every real-mode /healthz 503): the stand-in does that only with
       STANDIN_HEALTH_INFERENCE_CAPABILITY=true and otherwise reports it as "not_modelled", counted as neither
       healthy nor not; system_resources (healthy). Any unhealthy check: 503, otherwise 200. GET /healthz
       answers JSON ({status, timestamp, version "1.0.0", uptime, checks}) when an Accept value matches

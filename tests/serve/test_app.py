@@ -49,6 +49,14 @@ def test_edgeinfer_contract_on_the_real_samples(server: str) -> None:
         assert all(0.0 <= s <= 1.0 for s in scores)
 
 
+def test_edgeinfer_health_checks_path_answers_as_infer(server: str) -> None:
+    """EdgeInfer's inference_capability check POSTs to MODEL_BACKEND_URL + "/infer"."""
+    body = (SAMPLES / "static_imu_sample.json").read_bytes()
+    doubled = httpx.post(f"{server}/infer/infer", content=body, headers={"Content-Type": "application/json"})
+    assert doubled.status_code == 200
+    assert doubled.json()["latent"] == post(server, body).json()["latent"]
+
+
 def test_answers_match_the_bundle_model_exactly(server: str, bundle: Path) -> None:
     body = (SAMPLES / "realistic_imu_sample.json").read_bytes()
     doc = post(server, body).json()

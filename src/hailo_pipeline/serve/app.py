@@ -56,6 +56,7 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "not ready, overloaded (Retry-After), or the backend failed"},
 }
 
+INFER_PATHS = ("/infer", "/infer/infer")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -192,7 +193,7 @@ class AdmissionGate:
         self.app, self.sidecar = app, sidecar
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/infer" and scope["method"] == "POST" and self.sidecar.active is not None:
+        if scope["type"] == "http" and scope["path"] in INFER_PATHS and scope["method"] == "POST" and self.sidecar.active is not None:
             content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
             problem = self.sidecar.host.refusal() if _is_json(content_type) else None  # a wrong type is a 415 first
             if problem is not None:
@@ -230,6 +231,9 @@ def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastA
         metrics.requests.labels(str(status)).inc()
         return _json({"error": kind, "detail": message}, status, headers)
 
+    # EdgeInfer's own /healthz (inference_capability) POSTs to MODEL_BACKEND_URL + "/infer": .../infer/infer with the
+    # compose value. Answering it as /infer keeps EdgeInfer healthy (a 404 there makes its /healthz 503).
+    @app.post("/infer/infer", include_in_schema=False)
     @app.post(
         "/infer",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": INFER_BODY_SCHEMA}}}},
