@@ -16,6 +16,8 @@ Configuration, EdgeInfer's (its .env), read once at start as EdgeInfer reads the
 The stand-in's own, for tests and benchmarks (EdgeInfer has none of them):
   STANDIN_PORT                default 8080 (EdgeInfer's is hard-coded to 0.0.0.0:8080). Tests only.
   STANDIN_HEALTH_INTERVAL_S   default 30: ModelInferenceService.healthCheckInterval. Tests only, to shorten it.
+  STANDIN_READ_TIMEOUT_MS     default 45: configure.swift's read timeout. Only for a sidecar under CPU emulation
+                              (molecule/arm64), where everything takes many times as long as on a Pi.
   STANDIN_DRIVE_HZ            default 0 (off): a built-in client making that many analyze calls a second.
   STANDIN_DRIVE_WINDOW        a JSON file {"x": rows} the driver sends; default a generated 100x9 resting window.
   STANDIN_HEALTH_INFERENCE_CAPABILITY
@@ -148,7 +150,7 @@ CAPABILITY_CHECK = os.environ.get("STANDIN_HEALTH_INFERENCE_CAPABILITY") == "tru
 
 # Vapor's client as configure.swift sets it, and AsyncHTTPClient's defaults.
 CONNECT_TIMEOUT_S = 2.0  # also each call's connection deadline (connectionCreationTimeout)
-READ_TIMEOUT_S = 0.045  # idle read timeout
+READ_TIMEOUT_S = int(os.environ.get("STANDIN_READ_TIMEOUT_MS", "45")) / 1000  # idle read timeout
 POOL_SOFT_LIMIT = 8  # concurrentHTTP1ConnectionsPerHostSoftLimit
 POOL_IDLE_TIMEOUT_S = 60.0  # connectionPool.idleTimeout
 WRITE_GIVE_UP_S = 10.0  # not AsyncHTTPClient's (it has no write timeout): keeps a stuck sidecar from hanging a call
@@ -344,7 +346,7 @@ def _recv(connection: _Connection) -> bytes:
     try:
         chunk = connection.sock.recv(65536)
     except TimeoutError as exc:
-        raise ReadTimeoutError("no byte from the sidecar for 45 ms") from exc
+        raise ReadTimeoutError(f"no byte from the sidecar for {READ_TIMEOUT_S * 1000:.0f} ms") from exc
     except OSError as exc:
         raise ClientError(f"read: {exc}") from exc
     return chunk
