@@ -4,7 +4,10 @@ Admission is decided here, before a request's body is read: a window is admitted
 QUEUE_LIMIT wait and the windows ahead of it, at the device's measured pace, leave it an answer within
 ANSWER_DEADLINE_MS. An answer later than EdgeInfer's 45 ms read timeout is a stub anyway, and work spent
 on it is taken from requests that could still be answered, so refusing it at once (503 + Retry-After)
-keeps goodput at capacity under any overload. The device process works windows in arrival order.
+keeps goodput at capacity under any overload. A window that finds the device idle is always admitted: a
+device slower than the deadline still answers one at a time, and its pace (the median of its last
+windows, so one stalled window does not count) is measured again. The device process works windows in
+arrival order.
 
 When the device process dies, every window in flight fails at once, and a new process is forked with the
 releases the old one held.
@@ -17,7 +20,9 @@ import json
 import logging
 import multiprocessing
 import socket
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +37,7 @@ from hailo_pipeline.serve.wire import Kind
 
 log = logging.getLogger("hailo_pipeline.serve.device_host")
 LATENT = 64
-PACE_SMOOTHING = 0.05  # weight of the newest window in the device's measured seconds per window
+PACE_WINDOWS = 31  # the device's pace is the median of its last this many windows
 
 
 class OverloadedError(Exception):
@@ -77,6 +82,7 @@ class DeviceHost:
     observe: Callable[[float], None] = lambda _: None
     loaded: dict[int, Loaded] = field(default_factory=dict)
     pace_s: float = 0.0  # measured seconds per window on the device; 0 until the first answer
+    recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_WINDOWS))
     problem_since_exit: str | None = None
 
     def __post_init__(self) -> None:
@@ -117,7 +123,8 @@ class DeviceHost:
             return  # its caller gave up (timeout) before the answer came
         if frame.kind is Kind.ANSWER:
             values = np.frombuffer(frame.payload, np.float32)
-            self.pace_s = float(values[0]) if not self.pace_s else self.pace_s + PACE_SMOOTHING * (float(values[0]) - self.pace_s)
+            self.recent_s.append(float(values[0]))
+            self.pace_s = statistics.median(self.recent_s)
             self.observe(float(values[0]))
             pending.future.set_result((values[1 : 1 + LATENT], values[1 + LATENT :]))
         elif frame.kind is Kind.FAILED:
@@ -199,7 +206,7 @@ class DeviceHost:
         waiting = self._windows
         if waiting >= self.queue_limit:
             return f"{waiting} requests already wait for the device (QUEUE_LIMIT={self.queue_limit})"
-        if (waiting + 1) * self.pace_s > self.deadline_s:
+        if waiting and (waiting + 1) * self.pace_s > self.deadline_s:
             return (
                 f"{waiting} requests wait at {self.pace_s * 1000:.2f} ms each: one more would be answered after "
                 f"ANSWER_DEADLINE_MS={self.deadline_s * 1000:.0f}"

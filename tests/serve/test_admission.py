@@ -1,0 +1,51 @@
+"""Admission in front of the device: the queue bound, the deadline at the device's measured pace, and the
+rule that an idle device always takes a window (so a slow or stalled measurement cannot lock it out)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from hailo_pipeline.serve import wire
+from hailo_pipeline.serve.device_host import DeviceHost, _Pending
+from hailo_pipeline.serve.wire import Kind
+
+
+def _host(waiting: int, pace_ms: float, queue_limit: int = 32) -> DeviceHost:
+    host = DeviceHost(queue_limit=queue_limit, deadline_s=0.040, timeout_s=1.0)
+    host._windows, host.pace_s = waiting, pace_ms / 1000
+    return host
+
+
+@pytest.mark.parametrize(
+    ("waiting", "pace_ms", "admitted"),
+    [
+        (0, 0.0, True),  # nothing measured yet
+        (0, 5000.0, True),  # an idle device takes the window, however slow it was
+        (19, 2.0, True),  # 20 x 2 ms = 40 ms: just in time
+        (20, 2.0, False),  # 21 x 2 ms: after the deadline
+        (1, 25.0, False),  # behind one window of 25 ms
+        (32, 0.1, False),  # QUEUE_LIMIT
+    ],
+)
+def test_admission(waiting: int, pace_ms: float, admitted: bool) -> None:
+    refusal = _host(waiting, pace_ms).refusal()
+    assert (refusal is None) == admitted, refusal
+
+
+def test_the_refusal_says_why() -> None:
+    assert _host(20, 2.0).refusal() == "20 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40"
+    assert _host(32, 0.1).refusal() == "32 requests already wait for the device (QUEUE_LIMIT=32)"
+
+
+def test_the_pace_is_the_median_of_recent_windows_so_one_stall_does_not_count() -> None:
+    host, loop = _host(0, 0.0), asyncio.new_event_loop()
+    for job, seconds in enumerate([0.002] * 10 + [9.0] + [0.002] * 5):  # one window stalled 9 s (a paused host)
+        host._pending[job] = _Pending(loop.create_future(), 0.0, window=True)
+        host._windows += 1
+        host._on_frame(wire.Frame(Kind.ANSWER, job, 1, np.asarray([seconds] + [0.0] * 76, np.float32).tobytes()))
+    loop.close()
+    assert host.pace_s == pytest.approx(0.002)
+    assert host._windows == 0
