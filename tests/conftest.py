@@ -104,7 +104,10 @@ def dfc_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 
 @pytest.fixture
 def hailort_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The HailoRT (hailo_platform) double."""
+    """The HailoRT (hailo_platform) double, with a VDevice of its own (a test's unclosed backend cannot leave one)."""
+    from hailo_pipeline.hailo import hailort_backend
+
+    monkeypatch.setattr(hailort_backend, "VDEVICE", hailort_backend.SharedVDevice())
     yield from _install_double(monkeypatch, "hailo_platform")
 
 

@@ -117,3 +117,4 @@ def test_on_chip_normalization_feeds_raw_units(hailort_double: ModuleType, sourc
     engine = load_engine(bundle, "hailo", device, 1, 1000)
     assert engine.on_chip
     assert engine.golden_check().passed
+    engine.backend.close()

@@ -75,9 +75,10 @@ VDEVICE = SharedVDevice()
 class HailoBackend:
     name = "hailo"
 
-    def __init__(self, hef_path: Path, timeout_ms: int, device: SharedVDevice = VDEVICE) -> None:
+    def __init__(self, hef_path: Path, timeout_ms: int, device: SharedVDevice | None = None) -> None:
         from hailo_platform import FormatType
 
+        device = device or VDEVICE
         self.timeout_ms, self.device = timeout_ms, device
         vdevice = device.acquire()
         try:
