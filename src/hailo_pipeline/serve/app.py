@@ -27,6 +27,7 @@ from fastapi.responses import Response
 
 from hailo_pipeline import __version__
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.serve.control import CONTROL_HOST
 from hailo_pipeline.serve.device_host import BackendError, DeviceHost, Loaded, LoadError, OverloadedError
 from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
 from hailo_pipeline.serve.metrics import SidecarMetrics
@@ -70,6 +71,13 @@ def _is_json(content_type: str) -> bool:
     return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
+def _refusal(metrics: SidecarMetrics, status: int, kind: str, message: str) -> bytes:
+    """Counts a refused /infer request and returns its body."""
+    metrics.rejects.labels(kind).inc()
+    metrics.requests.labels(str(status)).inc()
+    return orjson.dumps({"error": kind, "detail": message})
+
+
 class Sidecar:
     """What the app holds between requests: the device process, the release /infer serves, the one kept
     beside it for an instant switch back, health and metrics."""
@@ -103,11 +111,10 @@ class Sidecar:
 
     def _activate(self, loaded: Loaded) -> None:
         """/infer moves to `loaded`; the release it replaces becomes the one kept beside it."""
-        replaced = self.active
-        for release in (self.previous, replaced):
-            if release is not None and release is not loaded and release is not replaced:
-                self.host.unload(release.key)
-        self.active, self.previous = loaded, replaced if replaced is not loaded else self.previous
+        replaced, kept = self.active, self.previous
+        if kept is not None and kept is not loaded and kept is not replaced:
+            self.host.unload(kept.key)
+        self.active, self.previous = loaded, replaced if replaced is not loaded else kept
         self.not_ready = ""
         info = loaded.info
         self.metrics.model_info.clear()
@@ -197,10 +204,7 @@ class AdmissionGate:
             content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
             problem = self.sidecar.host.refusal() if _is_json(content_type) else None  # a wrong type is a 415 first
             if problem is not None:
-                metrics = self.sidecar.metrics
-                metrics.rejects.labels("overloaded").inc()
-                metrics.requests.labels("503").inc()
-                body = orjson.dumps({"error": "overloaded", "detail": problem})
+                body = _refusal(self.sidecar.metrics, 503, "overloaded", problem)
                 headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"retry-after", b"1")]
                 await send({"type": "http.response.start", "status": 503, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -222,14 +226,12 @@ def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastA
     app.add_middleware(AdmissionGate, sidecar=sidecar)
     metrics = sidecar.metrics
     timeout_s = config.infer_timeout_ms / 1000
-    control_listener = ("127.0.0.1", config.control_port)
+    control_listener = (CONTROL_HOST, config.control_port)
 
     answered = metrics.requests.labels("200")
 
     def refuse(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
-        metrics.rejects.labels(kind).inc()
-        metrics.requests.labels(str(status)).inc()
-        return _json({"error": kind, "detail": message}, status, headers)
+        return Response(_refusal(metrics, status, kind, message), status, headers, media_type="application/json")
 
     # EdgeInfer's own /healthz (inference_capability) POSTs to MODEL_BACKEND_URL + "/infer": .../infer/infer with the
     # compose value. Answering it as /infer keeps EdgeInfer healthy (a 404 there makes its /healthz 503).

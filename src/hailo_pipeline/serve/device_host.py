@@ -33,10 +33,10 @@ from numpy.typing import NDArray
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve import device_process, wire
 from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine
+from hailo_pipeline.serve.engine import LATENT_DIM
 from hailo_pipeline.serve.wire import Kind
 
 log = logging.getLogger("hailo_pipeline.serve.device_host")
-LATENT = 64
 PACE_WINDOWS = 31  # the device's pace is the median of its last this many windows
 
 
@@ -126,7 +126,7 @@ class DeviceHost:
             self.recent_s.append(float(values[0]))
             self.pace_s = statistics.median(self.recent_s)
             self.observe(float(values[0]))
-            pending.future.set_result((values[1 : 1 + LATENT], values[1 + LATENT :]))
+            pending.future.set_result((values[1 : 1 + LATENT_DIM], values[1 + LATENT_DIM :]))
         elif frame.kind is Kind.FAILED:
             pending.future.set_exception(BackendError(frame.payload.decode()))
         elif frame.kind is Kind.LOADED:
