@@ -87,7 +87,8 @@ Endpoints:
       and unhealthy alike) with Connection: close. HEAD: the status only. /health/detailed: the JSON, always 200.
       uptime counts from the first health check (Swift initialises the static appStartTime on first use).
   GET /counters -> {"real": n, "stub": {reason: n}, "stub_events": [[unix_time, reason], ...] (the last 2000),
-      "started": unix_time}. POST /counters/reset zeroes every counter and sets "started" to now.
+      "breaker_failures": [[unix_time, cause], ...] (the breaker's failed health checks, each one a backend_unhealthy
+      stub; cause http_<code>, read_timeout or the client's error: what EdgeInfer does not record), "started": unix_time}. POST /counters/reset zeroes every counter and sets "started" to now.
   GET /metrics -> Prometheus text: edgeinfer_standin_answers_total{kind="real"} and
       {kind="stub",reason="..."}, the breaker flag, the driver's calls, and EdgeInfer's own two sidecar series as
       its PrometheusMetrics writes them (hailo_inference_requests_total{operation,status},
@@ -535,6 +536,7 @@ class Counters:
             self.real = 0
             self.stub: Counter[str] = Counter({reason: 0 for reason in FIXED_REASONS})
             self.stub_events: deque[tuple[float, str]] = deque(maxlen=STUB_EVENTS_KEPT)
+            self.breaker_failures: deque[tuple[float, str]] = deque(maxlen=STUB_EVENTS_KEPT)
             self.started = time.time()
             self.driver_calls = 0
             self.driver_skipped = 0
@@ -557,6 +559,10 @@ class Counters:
                 self.hailo_errors[error_type] += 1
                 self.hailo_errors["backend_hailo" if "9000" in BACKEND_URL else "backend_unknown"] += 1
 
+    def breaker_failure(self, cause: str) -> None:
+        with self.lock:
+            self.breaker_failures.append((time.time(), cause))
+
     def sidecar_health(self, healthy: bool) -> None:
         with self.lock:
             self.hailo_requests["hailo_sidecar", "healthy" if healthy else "unhealthy"] += 1
@@ -567,6 +573,7 @@ class Counters:
                 "real": self.real,
                 "stub": dict(self.stub),
                 "stub_events": [[t, reason] for t, reason in self.stub_events],
+                "breaker_failures": [[t, cause] for t, cause in self.breaker_failures],
                 "started": self.started,
             }
 
@@ -646,9 +653,16 @@ def _classify(error: BaseException) -> str:
 
 def _check_backend_health() -> bool:
     try:
-        return http_request("GET", HEALTH_URL).status == 200
-    except ClientError:
+        status = http_request("GET", HEALTH_URL).status
+    except ReadTimeoutError:
+        COUNTERS.breaker_failure("read_timeout")
         return False
+    except ClientError as exc:
+        COUNTERS.breaker_failure(str(exc))
+        return False
+    if status != 200:
+        COUNTERS.breaker_failure(f"http_{status}")
+    return status == 200
 
 
 def _should_attempt_real_inference() -> bool:

@@ -330,6 +330,8 @@ def test_a_sidecar_that_is_not_there(start_standin: Callable[..., Standin]) -> N
     assert (answer["reason"], 1.9 < seconds < 3.5) == ("timeout", True), seconds
     answer, seconds = standin.timed_analyze()  # the health check fails the same way: no call
     assert (answer["reason"], 1.9 < seconds < 3.5) == ("backend_unhealthy", True), seconds
+    [(_, cause)] = standin.counters()["breaker_failures"]
+    assert re.fullmatch(r"connect to 127.0.0.1:\d+: \[Errno 111\] Connection refused", cause), cause
     # Above 2 s the connect failure itself comes back.
     standin = start_standin(USE_REAL_MODEL="true", MODEL_BACKEND_URL=url, BACKEND_TIMEOUT_MS="3000")
     answer, seconds = standin.timed_analyze()
@@ -386,7 +388,9 @@ def test_the_breaker_checks_health_once_per_interval(sidecar: FakeSidecar, start
     step(None, 4, 3)  # the next check says 200: the flag is set and the call goes through
     step(None, 5, 3)
     assert standin.metrics()["edgeinfer_standin_backend_healthy"] == 1
-    assert {r: n for r, n in standin.counters()["stub"].items() if n} == {"http_503": 3, "backend_unhealthy": 2}
+    counters = standin.counters()
+    assert {r: n for r, n in counters["stub"].items() if n} == {"http_503": 3, "backend_unhealthy": 2}
+    assert [cause for _, cause in counters["breaker_failures"]] == ["http_503", "http_503"]
 
 
 def test_the_driver_keeps_its_rate_when_answers_are_slow(sidecar: FakeSidecar, start_standin: Callable[..., Standin]) -> None:
