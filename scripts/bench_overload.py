@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 
 from benchlib import example_release, serving
+from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.bench import BenchResult, bench, request_window
 from hailo_pipeline.serve.engine import load_engine
 
@@ -35,7 +36,7 @@ CLIENTS = (16, 32, 64, 128)
 
 
 def raw_per_second(release: Path, runs: int = 3000) -> float:
-    engine = load_engine(release, "onnxruntime", Path("/nonexistent"), 1, 1000)
+    engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
     window = request_window()
     for _ in range(200):
         engine.infer(window)

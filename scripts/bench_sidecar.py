@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from benchlib import example_release, rss_mb, serving
+from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.bench import bench, request_window
 from hailo_pipeline.serve.engine import load_engine
 
@@ -26,7 +27,7 @@ WINDOW = request_window()
 
 
 def _raw_ms(release: Path, runs: int = 3000) -> float:
-    engine = load_engine(release, "onnxruntime", Path("/nonexistent"), 1, 1000)
+    engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
     x = ((WINDOW - engine.mean) / engine.std)[None]
     for _ in range(200):
         engine.backend.run(x)

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.serve.backends import choose
+from hailo_pipeline.serve.app import Sidecar
+from hailo_pipeline.serve.backends import DeviceAccess, choose
+from hailo_pipeline.serve.device_process import LoadRequest
 from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.settings import from_env
 from tests.conftest import SAMPLES, build_compiled_example
 from tests.sidecar_server import post, running
 
@@ -32,17 +35,17 @@ def device(tmp_path: Path) -> Path:
 
 
 def test_auto_takes_hailort_only_with_library_device_and_hef(hailort_double: ModuleType, device: Path, tmp_path: Path) -> None:
-    assert choose("auto", True, device).backend == "hailo"
-    no_device = choose("auto", True, tmp_path / "absent")
+    assert choose("auto", True, DeviceAccess(device)).backend == "hailo"
+    no_device = choose("auto", True, DeviceAccess(tmp_path / "absent"))
     assert no_device.backend == "onnxruntime"
     assert f"{tmp_path / 'absent'} does not exist" in no_device.reason
-    assert "the bundle has no model.hef" in choose("auto", False, device).reason
+    assert "the bundle has no model.hef" in choose("auto", False, DeviceAccess(device)).reason
     with pytest.raises(PipelineError, match=re.escape("HAILO_BACKEND=hailo but the bundle has no model.hef")):
-        choose("hailo", False, device)
+        choose("hailo", False, DeviceAccess(device))
 
 
 def test_without_hailort_auto_says_why(device: Path) -> None:
-    choice = choose("auto", True, device)
+    choice = choose("auto", True, DeviceAccess(device))
     assert choice.backend == "onnxruntime"
     assert "import hailo_platform failed (ModuleNotFoundError: No module named 'hailo_platform')" in choice.reason
 
@@ -65,14 +68,14 @@ def test_a_binding_that_is_found_but_does_not_load_falls_back_with_the_reason(
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(f"raise {raised}\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    choice = choose("auto", True, device)
+    choice = choose("auto", True, DeviceAccess(device))
     assert (choice.backend, choice.reason) == ("onnxruntime", f"auto: onnxruntime because import hailo_platform failed ({reason})")
     with pytest.raises(PipelineError, match=re.escape(f"HAILO_BACKEND=hailo but import hailo_platform failed ({reason})")):
-        choose("hailo", True, device)
+        choose("hailo", True, DeviceAccess(device))
 
 
 def test_infer_model_api_use_and_quantized_goldens(hailort_double: ModuleType, compiled: Path, device: Path) -> None:
-    engine = load_engine(compiled, "auto", device, 1, 1000)
+    engine = load_engine(compiled, "auto", DeviceAccess(device), 1, 1000)
     assert engine.backend.name == "hailo"
     calls = [name for name, _ in hailort_double.CALLS]
     assert calls[:2] == ["VDevice", "create_infer_model"]
@@ -84,7 +87,7 @@ def test_infer_model_api_use_and_quantized_goldens(hailort_double: ModuleType, c
     assert check.passed, check.detail
     assert check.threshold == 0.98, "a quantized device is held to the quantization gate, not FP32 equality"
     assert check.latent.cosine_min < 0.99999, "the emulated device really quantizes"
-    reference = load_engine(compiled, "onnxruntime", device, 1, 1000)
+    reference = load_engine(compiled, "onnxruntime", DeviceAccess(device), 1, 1000)
     # Not the "realistic" sample: its gyro is in deg/s (+-20), beyond the calibrated range, and clips on a uint8 input.
     rows = np.asarray(json.loads((SAMPLES / "static_imu_sample.json").read_text())["x"], np.float32)
     hailo_latent, _ = engine.infer(rows)
@@ -114,7 +117,44 @@ def test_sidecar_serves_on_hailort_and_releases_the_device(
 
 def test_on_chip_normalization_feeds_raw_units(hailort_double: ModuleType, sources: dict[str, Path], tmp_path: Path, device: Path) -> None:
     bundle = build_compiled_example(tmp_path, sources["tcn_encoder"], normalization_on_chip=True)
-    engine = load_engine(bundle, "hailo", device, 1, 1000)
+    engine = load_engine(bundle, "hailo", DeviceAccess(device), 1, 1000)
     assert engine.on_chip
     assert engine.golden_check().passed
     engine.backend.close()
+
+
+def test_through_the_multi_process_service_the_vdevice_is_its_shared_one(
+    hailort_double: ModuleType, compiled: Path, device: Path, tmp_path: Path
+) -> None:
+    service_socket = tmp_path / "hailort_uds.sock"
+    service_socket.touch()
+    engine = load_engine(compiled, "hailo", DeviceAccess(tmp_path / "no-node", service=True, socket=service_socket), 1, 1000)
+    name, params = hailort_double.CALLS[0]
+    assert name == "VDevice"
+    assert params == {
+        "scheduling_algorithm": hailort_double.HailoSchedulingAlgorithm.ROUND_ROBIN,
+        "multi_process_service": True,
+        "group_id": "SHARED",
+    }
+    assert engine.golden_check().passed
+    engine.backend.close()
+
+
+def test_without_the_service_socket_auto_says_why_and_hailo_refuses(hailort_double: ModuleType, device: Path, tmp_path: Path) -> None:
+    access = DeviceAccess(device, service=True, socket=tmp_path / "hailort_uds.sock")
+    expected = f"HAILO_MULTI_PROCESS_SERVICE=true but no hailort_service socket at {tmp_path / 'hailort_uds.sock'}"
+    choice = choose("auto", True, access)
+    assert choice.backend == "onnxruntime"
+    assert expected in choice.reason
+    with pytest.raises(PipelineError, match=re.escape(expected)):
+        choose("hailo", True, access)
+
+
+def test_the_service_mode_goes_from_the_environment_to_the_device_process(tmp_path: Path) -> None:
+    config = from_env({"HAILO_MULTI_PROCESS_SERVICE": "true", "HAILO_DEVICE": "/dev/hailo1"})
+    request = Sidecar(config)._request(tmp_path)
+    assert request.access == DeviceAccess(Path("/dev/hailo1"), service=True)
+    assert LoadRequest.from_json(request.as_json()) == request
+    assert not from_env({"HAILO_MULTI_PROCESS_SERVICE": "false"}).multi_process_service
+    with pytest.raises(PipelineError, match=re.escape("HAILO_MULTI_PROCESS_SERVICE='on' is not a valid true/false")):
+        from_env({"HAILO_MULTI_PROCESS_SERVICE": "on"})

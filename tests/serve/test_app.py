@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
+from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.engine import load_engine
 from tests.conftest import SAMPLES
 from tests.serve.faults import Faults
@@ -63,7 +64,7 @@ def test_answers_match_the_bundle_model_exactly(server: str, bundle: Path) -> No
     assert doc["release"] == bundle.name
     assert doc["backend"] == "onnxruntime"
     assert doc["padded"] == 0
-    engine = load_engine(bundle, "onnxruntime", Path("/nonexistent"), 1, 1000)
+    engine = load_engine(bundle, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
     latent, scores = engine.infer(np.asarray(json.loads(body)["x"], np.float32))
     np.testing.assert_allclose(doc["latent"], latent, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(doc["motif_scores"], scores, rtol=1e-6, atol=1e-7)

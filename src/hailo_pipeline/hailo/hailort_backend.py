@@ -4,7 +4,8 @@ InferModel API (HailoRT >= 4.18; reference hailo-toolchain.md section 5b): one V
 the ROUND_ROBIN scheduler (Python's default is NONE), on which every loaded release configures its own
 network group, so a new release loads beside the serving one and the scheduler shares the device; float32
 in and out so HailoRT (de)quantizes on the host, bindings created once. The VDevice opens with the first
-network group and is released with the last.
+network group and is released with the last. With HailoRT's multi-process service the VDevice is the
+service's SHARED one, and other processes' network groups share the device with ours.
 """
 
 from __future__ import annotations
@@ -50,13 +51,17 @@ class SharedVDevice:
         self.groups = 0
         self.lock = threading.Lock()
 
-    def acquire(self) -> Any:
+    def acquire(self, multi_process_service: bool) -> Any:
+        """Through hailort_service (`multi_process_service`), in its SHARED group: the service owns the device and
+        schedules the network groups of every process that joins it."""
         from hailo_platform import HailoSchedulingAlgorithm, VDevice
 
         with self.lock:
             if self.vdevice is None:
                 params = VDevice.create_params()
                 params.scheduling_algorithm = HailoSchedulingAlgorithm.ROUND_ROBIN
+                if multi_process_service:
+                    params.multi_process_service, params.group_id = True, "SHARED"
                 self.vdevice = VDevice(params)
             self.groups += 1
             return self.vdevice
@@ -75,12 +80,12 @@ VDEVICE = SharedVDevice()
 class HailoBackend:
     name = "hailo"
 
-    def __init__(self, hef_path: Path, timeout_ms: int, device: SharedVDevice | None = None) -> None:
+    def __init__(self, hef_path: Path, timeout_ms: int, multi_process_service: bool = False, device: SharedVDevice | None = None) -> None:
         from hailo_platform import FormatType
 
         device = device or VDEVICE
         self.timeout_ms, self.device = timeout_ms, device
-        vdevice = device.acquire()
+        vdevice = device.acquire(multi_process_service)
         try:
             self.model = vdevice.create_infer_model(str(hef_path))
             self.model.input().set_format_type(FormatType.FLOAT32)

@@ -27,6 +27,7 @@ from fastapi.responses import Response
 
 from hailo_pipeline import __version__
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.control import CONTROL_HOST
 from hailo_pipeline.serve.device_host import BackendError, DeviceHost, Loaded, LoadError, OverloadedError
 from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
@@ -95,7 +96,8 @@ class Sidecar:
 
     def _request(self, release_dir: Path) -> LoadRequest:
         c = self.config
-        return LoadRequest(release_dir.resolve(), c.backend, c.device, c.ort_threads, c.infer_timeout_ms)
+        access = DeviceAccess(c.device, c.multi_process_service)
+        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms)
 
     async def start(self) -> None:
         await self.host.start()

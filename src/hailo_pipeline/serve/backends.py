@@ -47,22 +47,48 @@ class OnnxRuntimeBackend:
         return {"onnxruntime": ort.__version__}
 
 
+# Where hailort_service, HailoRT's multi-process service, listens: its default address (HailoRT's
+# rpc_definitions.hpp), the one at which its clients also share buffers through /dev/shm.
+SERVICE_SOCKET = Path("/tmp/hailort_uds.sock")
+
+
+@dataclass(frozen=True)
+class DeviceAccess:
+    """How the Hailo backend reaches the accelerator: its device node, or through hailort_service, which owns
+    the device and lets several processes (two sidecar containers during an image change) share it."""
+
+    node: Path
+    service: bool = False
+    socket: Path = SERVICE_SOCKET
+
+    def problem(self) -> str | None:
+        if not self.service:
+            return None if self.node.exists() else f"{self.node} does not exist"
+        if self.socket.exists():
+            return None
+        return (
+            f"HAILO_MULTI_PROCESS_SERVICE=true but no hailort_service socket at {self.socket} "
+            "(is hailort.service running on the host, and its socket mounted into the container?)"
+        )
+
+
 @dataclass(frozen=True)
 class Choice:
     backend: str  # "hailo" | "onnxruntime"
     reason: str
 
 
-def choose(requested: str, has_hef: bool, device: Path) -> Choice:
-    """`auto` takes HailoRT when hailo_platform imports, the device node exists and the bundle has a HEF;
-    otherwise ONNX Runtime, with every reason it could not. `hailo` fails with the same reasons."""
+def choose(requested: str, has_hef: bool, access: DeviceAccess) -> Choice:
+    """`auto` takes HailoRT when hailo_platform imports, the device (its node, or hailort_service's socket) is
+    there and the bundle has a HEF; otherwise ONNX Runtime, with every reason it could not. `hailo` fails with
+    the same reasons."""
     if requested == "onnxruntime":
         return Choice("onnxruntime", "HAILO_BACKEND=onnxruntime")
     missing = [
         what
         for what in (
             import_problem(),
-            None if device.exists() else f"{device} does not exist",
+            access.problem(),
             None if has_hef else "the bundle has no model.hef",
         )
         if what is not None
@@ -76,9 +102,9 @@ def choose(requested: str, has_hef: bool, device: Path) -> Choice:
     return Choice("hailo", "auto: HailoRT, device and HEF present")
 
 
-def open_backend(choice: Choice, release_dir: Path, threads: int, timeout_ms: int) -> Backend:
+def open_backend(choice: Choice, release_dir: Path, threads: int, timeout_ms: int, access: DeviceAccess) -> Backend:
     if choice.backend == "hailo":
         from hailo_pipeline.hailo.hailort_backend import HailoBackend
 
-        return HailoBackend(release_dir / "model.hef", timeout_ms)
+        return HailoBackend(release_dir / "model.hef", timeout_ms, multi_process_service=access.service)
     return OnnxRuntimeBackend(release_dir / "model.onnx", threads)

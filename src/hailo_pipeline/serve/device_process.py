@@ -28,6 +28,7 @@ import numpy as np
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import DeviceFullError
 from hailo_pipeline.serve import wire
+from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.engine import Engine, load_engine
 from hailo_pipeline.serve.wire import Kind
 
@@ -39,24 +40,26 @@ PROBE_INTERVAL_S = 0.5
 class LoadRequest:
     release_dir: Path
     backend: str
-    device: Path
+    access: DeviceAccess
     threads: int
     timeout_ms: int
 
     def as_json(self) -> bytes:
-        return json.dumps({**self.__dict__, "release_dir": str(self.release_dir), "device": str(self.device)}).encode()
+        access = {"node": str(self.access.node), "service": self.access.service, "socket": str(self.access.socket)}
+        return json.dumps({**self.__dict__, "release_dir": str(self.release_dir), "access": access}).encode()
 
     @classmethod
     def from_json(cls, payload: bytes) -> LoadRequest:
         doc = json.loads(payload)
-        return cls(Path(doc["release_dir"]), doc["backend"], Path(doc["device"]), int(doc["threads"]), int(doc["timeout_ms"]))
+        access = DeviceAccess(Path(doc["access"]["node"]), bool(doc["access"]["service"]), Path(doc["access"]["socket"]))
+        return cls(Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]))
 
 
 OpenEngine = Callable[[LoadRequest], Engine]
 
 
 def open_engine(request: LoadRequest) -> Engine:
-    return load_engine(request.release_dir, request.backend, request.device, request.threads, request.timeout_ms)
+    return load_engine(request.release_dir, request.backend, request.access, request.threads, request.timeout_ms)
 
 
 def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict[str, Any]]:

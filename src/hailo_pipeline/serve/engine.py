@@ -15,7 +15,7 @@ from hailo_pipeline.build.motif_head import PrototypeHead
 from hailo_pipeline.build.release import check_sums
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity, compare
-from hailo_pipeline.serve.backends import Backend, Choice, choose, open_backend
+from hailo_pipeline.serve.backends import Backend, Choice, DeviceAccess, choose, open_backend
 
 LATENT_DIM, MOTIFS = 64, 12  # what EdgeInfer accepts, and nothing else
 
@@ -85,12 +85,12 @@ class Engine:
         }
 
 
-def load_engine(release_dir: Path, requested: str, device: Path, threads: int, timeout_ms: int) -> Engine:
+def load_engine(release_dir: Path, requested: str, access: DeviceAccess, threads: int, timeout_ms: int) -> Engine:
     """Checks the bundle (checksums, manifest, EdgeInfer's contract) and opens the backend."""
     if not release_dir.is_dir():
         raise PipelineError(f"release dir {release_dir} does not exist (HAILO_RELEASE_DIR)")
     check_sums(release_dir)
     manifest = manifest_io.read(release_dir)
     _edgeinfer_contract(manifest)
-    choice = choose(requested, manifest["hef"] is not None, device)
-    return Engine(release_dir, manifest, open_backend(choice, release_dir, threads, timeout_ms), choice)
+    choice = choose(requested, manifest["hef"] is not None, access)
+    return Engine(release_dir, manifest, open_backend(choice, release_dir, threads, timeout_ms, access), choice)

@@ -4,6 +4,9 @@ HAILO_RELEASE_DIR      release bundle to serve                    /models/curren
 SIDECAR_HOST/PORT      listen address                             0.0.0.0:9000
 HAILO_BACKEND          auto | hailo | onnxruntime                 auto
 HAILO_DEVICE           accelerator device node                    /dev/hailo0
+HAILO_MULTI_PROCESS_SERVICE  true: reach the device through         false
+                       hailort_service (HailoRT's multi-process service), so that
+                       two sidecars can share it during an image change
 SHORT_WINDOW_POLICY    repeat_first | reject                      repeat_first
 QUEUE_LIMIT            requests waiting for the device            32
 ANSWER_DEADLINE_MS     admit a request only if it can be answered 40
@@ -36,6 +39,7 @@ class SidecarConfig:
     port: int = 9000
     backend: str = "auto"
     device: Path = Path("/dev/hailo0")
+    multi_process_service: bool = False
     short_window_policy: str = "repeat_first"
     queue_limit: int = 32
     answer_deadline_ms: int = 40
@@ -64,6 +68,7 @@ _ENV = {
     "port": "SIDECAR_PORT",
     "backend": "HAILO_BACKEND",
     "device": "HAILO_DEVICE",
+    "multi_process_service": "HAILO_MULTI_PROCESS_SERVICE",
     "short_window_policy": "SHORT_WINDOW_POLICY",
     "queue_limit": "QUEUE_LIMIT",
     "answer_deadline_ms": "ANSWER_DEADLINE_MS",
@@ -75,6 +80,16 @@ _ENV = {
 }
 
 
+def _flag(raw: str) -> bool:
+    """true/false (also 1/0, yes/no), as Ansible and docker compose write them; anything else is a ValueError."""
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
 def from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> SidecarConfig:
     """Defaults, then environment variables, then explicit overrides (flags) that are not None."""
     values: dict[str, Any] = {}
@@ -84,8 +99,8 @@ def from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> SidecarCo
             continue
         kind = type(getattr(SidecarConfig(), f.name))
         try:
-            values[f.name] = kind(raw)
+            values[f.name] = _flag(raw) if kind is bool else kind(raw)
         except ValueError:
-            raise PipelineError(f"{_ENV[f.name]}={raw!r} is not a valid {kind.__name__}") from None
+            raise PipelineError(f"{_ENV[f.name]}={raw!r} is not a valid {'true/false' if kind is bool else kind.__name__}") from None
     config = replace(SidecarConfig(), **values)
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}).validated()

@@ -67,7 +67,16 @@ class VDevice:
 
     def __init__(self, params: _Params | None = None) -> None:
         params = params or _Params()
-        _record(("VDevice", {"scheduling_algorithm": params.scheduling_algorithm}))
+        _record(
+            (
+                "VDevice",
+                {
+                    "scheduling_algorithm": params.scheduling_algorithm,
+                    "multi_process_service": params.multi_process_service,
+                    "group_id": params.group_id,
+                },
+            )
+        )
         self.released = False
         self.configured = 0
 
