@@ -4,7 +4,7 @@ clients against the sidecar's capacity, on this machine, in one run.
 wrk (Debian package; one thread, so the load costs the 2 cores little) holds N-1 keep-alive connections
 closed-loop and counts answers by status (scripts/bench_overload.lua); one more client, `hailo-pipeline
 bench`'s, is the probe: it measures the latency of each of its own answered requests, which wait in the same
-line as everyone's. Capacity is the raw in-process ONNX Runtime rate for one window at a time.
+line as everyone's. Capacity is the in-process rate of the device process's work, one window at a time.
 
 Targets: at 64 clients (4x what 16 need) answers/s >= 80 % of the 16-client figure, answered p99 < 45 ms,
 refusals immediate 503s.
@@ -26,24 +26,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from benchlib import example_release, serving
-from hailo_pipeline.serve.backends import DeviceAccess
+from benchlib import example_release, in_process_ms, serving
 from hailo_pipeline.serve.bench import BenchResult, bench, request_window
-from hailo_pipeline.serve.engine import load_engine
 
 LUA = Path(__file__).with_name("bench_overload.lua")
 CLIENTS = (16, 32, 64, 128)
-
-
-def raw_per_second(release: Path, runs: int = 3000) -> float:
-    engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
-    window = request_window()
-    for _ in range(200):
-        engine.infer(window)
-    started = time.perf_counter()
-    for _ in range(runs):
-        engine.infer(window)
-    return runs / (time.perf_counter() - started)
 
 
 def point(url: str, body_file: Path, clients: int, seconds: int) -> dict[str, float]:
@@ -87,14 +74,14 @@ def main() -> None:
         raise SystemExit("wrk not found: scripts/bootstrap installs it (Debian package wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         release = example_release(Path(tmp))
-        capacity = raw_per_second(release)
+        capacity = 1000 / in_process_ms(release)
         body_file = Path(tmp) / "body.json"
         body_file.write_bytes(orjson.dumps({"x": request_window().tolist()}))
         with serving(release) as (url, _):
             point(url, body_file, 16, 3)  # warm-up
             results = [point(url, body_file, n, args.seconds) for n in CLIENTS]
     base = results[0]["answers_per_s"]
-    print(f"capacity: {capacity:.0f} windows/s (raw in-process ONNX Runtime, one at a time)")
+    print(f"capacity: {capacity:.0f} windows/s (in process, one at a time, no HTTP)")
     print(f"{'clients':>7} {'answers/s':>10} {'of 16':>6} {'of cap.':>7} {'503/s':>8} {'answered p99':>13} {'all p99':>8} {'other':>5}")
     for r in results:
         print(

@@ -1,6 +1,6 @@
 """Benchmark of the sidecar against issue #5's targets, on this machine, in one run and one process tree.
 
-Builds the example TCN bundle (the real model's size), measures raw in-process ONNX Runtime per window,
+Builds the example TCN bundle (the real model's size), measures raw per window (in process, no HTTP),
 starts `hailo-pipeline serve` on it (ONNX Runtime backend, 1 thread, as raw), then drives it over HTTP:
 
   1 client (as EdgeInfer calls)   p50 <= raw + 1 ms, p99 <= raw + 3 ms
@@ -13,34 +13,20 @@ Usage: .venv/bin/python scripts/bench_sidecar.py
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
 
-from benchlib import example_release, rss_mb, serving
-from hailo_pipeline.serve.backends import DeviceAccess
+from benchlib import example_release, in_process_ms, rss_mb, serving
 from hailo_pipeline.serve.bench import bench, request_window
-from hailo_pipeline.serve.engine import load_engine
 
 WINDOW = request_window()
-
-
-def _raw_ms(release: Path, runs: int = 3000) -> float:
-    engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
-    x = ((WINDOW - engine.mean) / engine.std)[None]
-    for _ in range(200):
-        engine.backend.run(x)
-    started = time.perf_counter()
-    for _ in range(runs):
-        engine.backend.run(x)
-    return (time.perf_counter() - started) / runs * 1000
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         release = example_release(Path(tmp))
-        raw = _raw_ms(release)
+        raw = in_process_ms(release)
         with serving(release) as (url, server):
             body = orjson.dumps({"x": WINDOW.tolist()})
             bench(url, body, 1, 500)  # warm-up
@@ -52,7 +38,7 @@ def main() -> None:
             rss_40k = rss_mb(server.pid)
     raw_throughput = 1000 / raw
     rows = [
-        ("raw in-process ONNX Runtime per window", f"{raw:.3f} ms", ""),
+        ("raw: in process, per window, no HTTP", f"{raw:.3f} ms", ""),
         ("1 client: p50", f"{one.p50_ms:.3f} ms", f"raw + {one.p50_ms - raw:.3f} ms (target <= +1 ms)"),
         ("1 client: p99", f"{one.p99_ms:.3f} ms", f"raw + {one.p99_ms - raw:.3f} ms (target <= +3 ms)"),
         (

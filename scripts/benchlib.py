@@ -18,6 +18,9 @@ import yaml
 
 from hailo_pipeline.build.pipeline import build
 from hailo_pipeline.model.examples import example_checkpoint
+from hailo_pipeline.serve.backends import DeviceAccess
+from hailo_pipeline.serve.bench import request_window
+from hailo_pipeline.serve.engine import load_engine
 
 # The CLI of the interpreter running the benchmark, whether or not its venv is activated.
 CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
@@ -33,6 +36,19 @@ def example_release(folder: Path, version: str = "1.0.0") -> Path:
     spec["version"] = version
     (folder / f"spec-{version}.yaml").write_text(yaml.safe_dump(spec))
     return build(folder / f"spec-{version}.yaml", folder / "out").release_dir
+
+
+def in_process_ms(release: Path, runs: int = 3000) -> float:
+    """Milliseconds per window of what the device process does for one request (normalization, ONNX Runtime on one
+    thread, the motif head), in this process, one window at a time: the sidecar's capacity without HTTP."""
+    engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
+    window = request_window()
+    for _ in range(200):
+        engine.infer(window)
+    started = time.perf_counter()
+    for _ in range(runs):
+        engine.infer(window)
+    return (time.perf_counter() - started) / runs * 1000
 
 
 def free_port() -> int:

@@ -88,7 +88,8 @@ Endpoints:
       uptime counts from the first health check (Swift initialises the static appStartTime on first use).
   GET /counters -> {"real": n, "stub": {reason: n}, "stub_events": [[unix_time, reason], ...] (the last 2000),
       "breaker_failures": [[unix_time, cause], ...] (the breaker's failed health checks, each one a backend_unhealthy
-      stub; cause http_<code>, read_timeout or the client's error: what EdgeInfer does not record), "started": unix_time}. POST /counters/reset zeroes every counter and sets "started" to now.
+      stub; cause http_<code>, read_timeout or the client's error: what EdgeInfer does not record),
+      "started": unix_time}. POST /counters/reset zeroes every counter and sets "started" to now.
   GET /metrics -> Prometheus text: edgeinfer_standin_answers_total{kind="real"} and
       {kind="stub",reason="..."}, the breaker flag, the driver's calls, and EdgeInfer's own two sidecar series as
       its PrometheusMetrics writes them (hailo_inference_requests_total{operation,status},

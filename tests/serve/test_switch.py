@@ -156,6 +156,28 @@ def test_the_switch_command(releases: list[Path]) -> None:
     assert "is the sidecar running here?" in gone.stderr
 
 
+def test_when_the_serving_release_does_not_load_again_after_a_quick_switch_failed_both_reasons_are_said(
+    calls: Path, compiled: list[Path], device: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    a, b = (tmp_path / release.name for release in compiled)
+    for release in compiled:
+        shutil.copytree(release, tmp_path / release.name)
+    monkeypatch.setenv("HAILORT_DOUBLE_NETWORK_GROUPS", "1")
+    break_goldens(b)
+    with running(a, backend="hailo", device=device) as s:
+        (a / "model.hef").write_bytes(b"damaged while served")
+        refused = control(s, b)
+        assert refused.status_code == 409
+        detail = refused.json()["detail"]
+        assert detail.startswith(f"{b.name} did not load (")
+        assert "refusing to serve" in detail
+        assert f"nor did {a.name} again (" in detail
+        assert "model.hef" in detail
+        health = httpx.get(f"{s.url}/healthz")
+        assert (health.status_code, health.json()["reason"]) == (503, detail)
+        assert post(s.url, BODY).status_code == 503
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> list[Path]:
     """Two releases with a Hailo-8 HEF (1.0.0, 1.1.0)."""

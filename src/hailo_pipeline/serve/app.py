@@ -149,8 +149,12 @@ class Sidecar:
         self.host.unload(serving.key)
         try:
             loaded = await self.host.load(request)
-        except PipelineError:
-            self._activate(await self.host.load(serving.request))
+        except PipelineError as failed:
+            try:
+                self._activate(await self.host.load(serving.request))
+            except PipelineError as again:
+                self.not_ready = f"{request.release_dir.name} did not load ({failed}), nor did {serving.release} again ({again})"
+                raise PipelineError(self.not_ready) from failed
             raise
         return loaded, time.perf_counter() - gap_started
 
