@@ -87,9 +87,12 @@ Endpoints:
       and unhealthy alike) with Connection: close. HEAD: the status only. /health/detailed: the JSON, always 200.
       uptime counts from the first health check (Swift initialises the static appStartTime on first use).
   GET /counters -> {"real": n, "stub": {reason: n}, "stub_events": [[unix_time, reason], ...] (the last 2000),
-      "breaker_failures": [[unix_time, cause], ...] (the breaker's failed health checks, each one a backend_unhealthy
-      stub; cause http_<code>, read_timeout or the client's error: what EdgeInfer does not record),
-      "started": unix_time}. POST /counters/reset zeroes every counter and sets "started" to now.
+      "hidden_causes": [[unix_time, reason, cause], ...], "started": unix_time}. POST /counters/reset zeroes every
+      counter and sets "started" to now. hidden_causes says what EdgeInfer's label hides for each timeout and
+      backend_unhealthy stub (the call's own outcome, or the breaker's failed health check): read_timeout;
+      "answered <code>" (in time for the client, after BACKEND_TIMEOUT_MS), or "answered <code> after N failed
+      connects (error)" when the call could not connect at first; http_<code>; or the client's error, such as a
+      refused connection.
   GET /metrics -> Prometheus text: edgeinfer_standin_answers_total{kind="real"} and
       {kind="stub",reason="..."}, the breaker flag, the driver's calls, and EdgeInfer's own two sidecar series as
       its PrometheusMetrics writes them (hailo_inference_requests_total{operation,status},
@@ -221,6 +224,7 @@ class _Response:
         self.status = status
         self.headers = headers
         self.body = body  # None when the answer had no body bytes, as AsyncHTTPClient's ResponseAccumulator
+        self.failed_connects: list[str] = []  # connection attempts this call made and failed before it got one
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
@@ -228,10 +232,11 @@ class _Response:
 
 
 class _Connection:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, failed_connects: list[str] | None = None) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.idle_since = time.monotonic()
+        self.failed_connects = failed_connects or []  # the attempts that failed before this connection was made
 
     def usable(self, now: float) -> bool:
         """Still open and quiet: what AsyncHTTPClient's pool keeps as an idle connection."""
@@ -300,6 +305,7 @@ class _Pool:
             raise
 
     def _connect(self, deadline: float) -> _Connection:
+        failed: list[str] = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -307,6 +313,7 @@ class _Pool:
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=min(CONNECT_TIMEOUT_S, remaining))
             except OSError as exc:
+                failed.append(str(exc))
                 with self.cond:
                     self.failed_attempts += 1
                     self.last_error = exc
@@ -317,7 +324,7 @@ class _Pool:
             with self.cond:
                 self.failed_attempts = 0
                 self.last_error = None
-            return _Connection(sock)
+            return _Connection(sock, failed)
 
     def _give_back(self, connection: _Connection | None) -> None:
         with self.cond:
@@ -456,6 +463,7 @@ def http_request(method: str, url: str, body: bytes | None = None, content_type:
             raise ClientError(f"write: {exc}") from exc
         connection.sock.settimeout(READ_TIMEOUT_S)
         response, reusable = _read_response(connection, method)
+        response.failed_connects, connection.failed_connects = connection.failed_connects, []
         return response
     finally:
         pool.release(connection, reusable)
@@ -537,7 +545,7 @@ class Counters:
             self.real = 0
             self.stub: Counter[str] = Counter({reason: 0 for reason in FIXED_REASONS})
             self.stub_events: deque[tuple[float, str]] = deque(maxlen=STUB_EVENTS_KEPT)
-            self.breaker_failures: deque[tuple[float, str]] = deque(maxlen=STUB_EVENTS_KEPT)
+            self.hidden_causes: deque[tuple[float, str, str]] = deque(maxlen=STUB_EVENTS_KEPT)
             self.started = time.time()
             self.driver_calls = 0
             self.driver_skipped = 0
@@ -560,9 +568,9 @@ class Counters:
                 self.hailo_errors[error_type] += 1
                 self.hailo_errors["backend_hailo" if "9000" in BACKEND_URL else "backend_unknown"] += 1
 
-    def breaker_failure(self, cause: str) -> None:
+    def hidden_cause(self, reason: str, cause: str) -> None:
         with self.lock:
-            self.breaker_failures.append((time.time(), cause))
+            self.hidden_causes.append((time.time(), reason, cause))
 
     def sidecar_health(self, healthy: bool) -> None:
         with self.lock:
@@ -574,7 +582,7 @@ class Counters:
                 "real": self.real,
                 "stub": dict(self.stub),
                 "stub_events": [[t, reason] for t, reason in self.stub_events],
-                "breaker_failures": [[t, cause] for t, cause in self.breaker_failures],
+                "hidden_causes": [[t, reason, cause] for t, reason, cause in self.hidden_causes],
                 "started": self.started,
             }
 
@@ -652,18 +660,34 @@ def _classify(error: BaseException) -> str:
     return "unknown_error"
 
 
+def _cause(outcome: _Response | ClientError) -> str:
+    """What a failed call or health check met, in words EdgeInfer does not keep."""
+    if isinstance(outcome, ReadTimeoutError):
+        return "read_timeout"
+    if isinstance(outcome, ClientError):
+        return str(outcome)
+    return f"http_{outcome.status}"
+
+
+def _late_cause(outcome: _Response | ClientError) -> str:
+    """Why a call ran past BACKEND_TIMEOUT_MS: an answer after failed connection attempts (a sidecar that was
+    not there at first), a late answer, or the call's own failure."""
+    if not isinstance(outcome, _Response):
+        return _cause(outcome)
+    if outcome.failed_connects:
+        return f"answered {outcome.status} after {len(outcome.failed_connects)} failed connects ({outcome.failed_connects[-1]})"
+    return f"answered {outcome.status}"
+
+
 def _check_backend_health() -> bool:
     try:
-        status = http_request("GET", HEALTH_URL).status
-    except ReadTimeoutError:
-        COUNTERS.breaker_failure("read_timeout")
-        return False
+        response = http_request("GET", HEALTH_URL)
     except ClientError as exc:
-        COUNTERS.breaker_failure(str(exc))
+        COUNTERS.hidden_cause("backend_unhealthy", _cause(exc))
         return False
-    if status != 200:
-        COUNTERS.breaker_failure(f"http_{status}")
-    return status == 200
+    if response.status != 200:
+        COUNTERS.hidden_cause("backend_unhealthy", _cause(response))
+    return response.status == 200
 
 
 def _should_attempt_real_inference() -> bool:
@@ -684,6 +708,7 @@ def _perform_real_inference(body: bytes) -> tuple[list[float], list[float]]:
     except ClientError as exc:
         outcome = exc
     if (time.monotonic() - started) * 1000 >= BACKEND_TIMEOUT_MS:
+        COUNTERS.hidden_cause("timeout", _late_cause(outcome))
         raise ModelTimeoutError(f"no answer within {BACKEND_TIMEOUT_MS} ms")
     if isinstance(outcome, ClientError):
         raise outcome

@@ -44,8 +44,8 @@ def _free_port() -> int:
 class FakeSidecar(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _SidecarHandler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _SidecarHandler)
         self.infer_path = "/infer"
         self.infer_mode = "good"
         self.health_status = 200
@@ -320,6 +320,7 @@ def test_the_timeout_race_waits_for_the_call_it_lost_to(sidecar: FakeSidecar, st
     answer, seconds = hasty.timed_analyze()
     assert (answer["real"], answer["reason"]) == (False, "timeout")
     assert seconds >= whole, "the client call ignores cancellation: the race ends when the call does"
+    assert [cause for _, *cause in hasty.counters()["hidden_causes"]] == [["timeout", "answered 200"]]
 
 
 def test_a_sidecar_that_is_not_there(start_standin: Callable[..., Standin]) -> None:
@@ -330,14 +331,41 @@ def test_a_sidecar_that_is_not_there(start_standin: Callable[..., Standin]) -> N
     assert (answer["reason"], 1.9 < seconds < 3.5) == ("timeout", True), seconds
     answer, seconds = standin.timed_analyze()  # the health check fails the same way: no call
     assert (answer["reason"], 1.9 < seconds < 3.5) == ("backend_unhealthy", True), seconds
-    [(_, cause)] = standin.counters()["breaker_failures"]
-    assert re.fullmatch(r"connect to 127.0.0.1:\d+: \[Errno 111\] Connection refused", cause), cause
+    refused = r"connect to 127.0.0.1:\d+: \[Errno 111\] Connection refused"
+    [(_, *call), (_, *check)] = standin.counters()["hidden_causes"]
+    assert call[0] == "timeout"
+    assert re.fullmatch(refused, call[1]), call
+    assert check[0] == "backend_unhealthy"
+    assert re.fullmatch(refused, check[1]), check
     # Above 2 s the connect failure itself comes back.
     standin = start_standin(USE_REAL_MODEL="true", MODEL_BACKEND_URL=url, BACKEND_TIMEOUT_MS="3000")
     answer, seconds = standin.timed_analyze()
     assert (answer["reason"], 1.9 < seconds < 2.9) == ("unknown_error", True), seconds
     status, content_type, body = standin.call("GET", "/healthz")
     assert (status, content_type, body) == (503, "text/plain; charset=utf-8", b"DEGRADED")
+
+
+def test_a_call_that_waited_for_a_sidecar_to_come_up_says_so(start_standin: Callable[..., Standin]) -> None:
+    port = _free_port()
+    standin = start_standin(USE_REAL_MODEL="true", MODEL_BACKEND_URL=f"http://127.0.0.1:{port}/infer", BACKEND_TIMEOUT_MS="100")
+    late: list[FakeSidecar] = []
+
+    def come_up() -> None:
+        time.sleep(0.5)
+        late.append(FakeSidecar(port))
+        late[0].serve_forever(poll_interval=0.05)
+
+    threading.Thread(target=come_up, daemon=True).start()
+    try:
+        answer = standin.analyze()  # connects after a few refusals (AsyncHTTPClient's backoff), then answered
+        assert answer["reason"] == "timeout"
+        [(_, reason, cause)] = standin.counters()["hidden_causes"]
+        assert reason == "timeout"
+        assert re.fullmatch(r"answered 200 after \d+ failed connects \(\[Errno 111\] Connection refused\)", cause), cause
+    finally:
+        for server in late:
+            server.shutdown()
+            server.server_close()
 
 
 def test_one_kept_alive_connection_serves_every_call_and_health_check(sidecar: FakeSidecar, start_standin: Callable[..., Standin]) -> None:
@@ -390,7 +418,7 @@ def test_the_breaker_checks_health_once_per_interval(sidecar: FakeSidecar, start
     assert standin.metrics()["edgeinfer_standin_backend_healthy"] == 1
     counters = standin.counters()
     assert {r: n for r, n in counters["stub"].items() if n} == {"http_503": 3, "backend_unhealthy": 2}
-    assert [cause for _, cause in counters["breaker_failures"]] == ["http_503", "http_503"]
+    assert [cause for _, *cause in counters["hidden_causes"]] == [["backend_unhealthy", "http_503"]] * 2
 
 
 def test_the_driver_keeps_its_rate_when_answers_are_slow(sidecar: FakeSidecar, start_standin: Callable[..., Standin]) -> None:
