@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,7 @@ class LoadRequest:
     timeout_ms: int
 
     def as_json(self) -> bytes:
-        access = {"node": str(self.access.node), "service": self.access.service, "socket": str(self.access.socket)}
-        return json.dumps({**self.__dict__, "release_dir": str(self.release_dir), "access": access}).encode()
+        return json.dumps(asdict(self), default=str).encode()  # paths as strings
 
     @classmethod
     def from_json(cls, payload: bytes) -> LoadRequest:
