@@ -1,4 +1,4 @@
-"""Test helper: the sidecar on a real uvicorn server in this process, on a free loopback port."""
+"""Test helper: the sidecar on its real server (serve.server) in this process, on a free loopback port."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from hailo_pipeline.serve.app import create_app
 from hailo_pipeline.serve.control import listeners
 from hailo_pipeline.serve.device_process import open_engine
+from hailo_pipeline.serve.server import DrainingServer, sidecar_server
 from hailo_pipeline.serve.settings import SidecarConfig
 
 
@@ -27,8 +27,8 @@ def free_port() -> int:
 
 
 class RunningSidecar:
-    def __init__(self, server: uvicorn.Server, url: str, control_port: int) -> None:
-        self.server, self.url, self.control_port = server, url, control_port
+    def __init__(self, server: DrainingServer, thread: threading.Thread, url: str, control_port: int) -> None:
+        self.server, self.thread, self.url, self.control_port = server, thread, url, control_port
 
     @property
     def sidecar(self) -> Any:
@@ -39,10 +39,8 @@ class RunningSidecar:
 def running(release_dir: Path, opener: Any = open_engine, **settings: Any) -> Iterator[RunningSidecar]:
     port = free_port()
     config = SidecarConfig(release_dir=release_dir, host="127.0.0.1", port=port, backend="onnxruntime", control_port=free_port())
-    config = replace(config, **settings)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config, opener), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
-    )
+    config = replace(config, log_level="warning", **settings)
+    server = sidecar_server(create_app(config, opener), config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": listeners(config)}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -52,7 +50,7 @@ def running(release_dir: Path, opener: Any = open_engine, **settings: Any) -> It
         assert time.monotonic() < deadline, "sidecar did not start"
         time.sleep(0.02)
     try:
-        yield RunningSidecar(server, url, config.control_port)
+        yield RunningSidecar(server, thread, url, config.control_port)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

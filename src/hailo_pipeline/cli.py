@@ -19,8 +19,6 @@ from typing import Any, TextIO
 from hailo_pipeline import __version__
 from hailo_pipeline.errors import PipelineError
 
-GRACEFUL_SHUTDOWN_S = 10  # in-flight requests may finish this long after SIGTERM
-
 
 def _progress(message: str) -> None:
     print(f"[hailo-pipeline] {message}", file=sys.stderr, flush=True)
@@ -180,28 +178,12 @@ def cmd_inspect_hef(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hailo_pipeline.serve.app import create_app
-    from hailo_pipeline.serve.control import listeners
+    from hailo_pipeline.serve.server import serve
     from hailo_pipeline.serve.settings import from_env
 
     config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host=config.host,
-            port=config.port,
-            log_level=config.log_level,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            access_log=False,
-            # EdgeInfer calls it directly: no proxy in front to trust, no Server or Date header to format per answer
-            proxy_headers=False,
-            server_header=False,
-            date_header=False,
-        )
-    )
-    server.run(sockets=listeners(config))
+    serve(create_app(config), config)
     return 0
 
 

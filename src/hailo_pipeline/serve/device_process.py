@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import threading
 import time
 import traceback
@@ -152,8 +153,30 @@ class DeviceProcess:
             self.unload(key)
 
 
+def _let_go_of_inherited_sockets(keep: int) -> None:
+    """Points every socket descriptor the fork copied (EdgeInfer's listener and connections, the control
+    listener, the parent's end of the channel) at /dev/null, all but `keep`. A copy held here would keep the
+    listener taking connections into a backlog nobody reads once the parent stopped listening, and keep open a
+    connection the parent closed. The numbers stay taken, so a copied socket object closing one closes /dev/null."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd in (keep, null):
+                continue
+            try:
+                mode = os.fstat(fd).st_mode
+            except OSError:
+                continue  # the listing's own descriptor, closed by now
+            if stat.S_ISSOCK(mode):
+                os.dup2(null, fd, inheritable=False)
+    finally:
+        os.close(null)
+
+
 def main(sock: socket.socket, opener: OpenEngine) -> None:
     """Entry point of the forked child: the parent handles signals and tells it to stop."""
+    _let_go_of_inherited_sockets(keep=sock.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:

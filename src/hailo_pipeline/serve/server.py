@@ -1,0 +1,70 @@
+"""The sidecar's HTTP server: uvicorn's, with a drain before it shuts down.
+
+On SIGTERM uvicorn closes every idle keep-alive connection at once. EdgeInfer's pool reuses its connections,
+so a request it had just sent on one of them meets a reset, and EdgeInfer serves a stub: that is how the
+old container of an image change cost a stub while the new one already answered beside it. The drain
+instead:
+1. stops listening, so a new connection is refused and the client goes to the next address of the name
+   (the container beside it) or retries;
+2. keeps answering on the open connections, with "Connection: close", so each client closes its connection
+   itself once it has its answer (nothing is sent on a connection the server closes);
+3. waits until no connection is open, at most timeout_keep_alive (uvicorn closes a connection idle that
+   long anyway); uvicorn's own shutdown then closes what is left and finishes the requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hailo_pipeline.serve.control import listeners
+from hailo_pipeline.serve.settings import SidecarConfig
+
+GRACEFUL_SHUTDOWN_S = 10  # requests in flight once the drain ends may finish this long after it
+DRAIN_POLL_S = 0.01
+
+
+class DrainingServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        state = self.server_state
+        state.default_headers = [*state.default_headers, (b"connection", b"close")]  # read by each new request
+        for connection in state.connections:
+            cycle = connection.cycle if isinstance(connection, HttpToolsProtocol) else None  # the request answered now
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.timeout_keep_alive
+        while state.connections and loop.time() < deadline and not self.force_exit:
+            await asyncio.sleep(DRAIN_POLL_S)
+        await super().shutdown(sockets)
+
+
+def sidecar_server(app: FastAPI, config: SidecarConfig) -> DrainingServer:
+    return DrainingServer(
+        uvicorn.Config(
+            app,
+            http="httptools",  # the protocol the drain knows
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            access_log=False,
+            # EdgeInfer calls it directly: no proxy in front to trust, no Server or Date header to format per answer
+            proxy_headers=False,
+            server_header=False,
+            date_header=False,
+        )
+    )
+
+
+def serve(app: FastAPI, config: SidecarConfig) -> None:
+    """Serves app on EdgeInfer's listener and the control listener until SIGTERM or SIGINT, then drains."""
+    sidecar_server(app, config).run(sockets=listeners(config))
