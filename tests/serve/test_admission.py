@@ -1,9 +1,11 @@
-"""Admission in front of the device: the queue bound, the deadline at the device's measured pace, and the
-rule that an idle device always takes a window (so a slow or stalled measurement cannot lock it out)."""
+"""Admission in front of the device: the queue bound, the deadline at the device's measured pace plus the
+lateness measured on recent answers and the event loop's turns, and the rule that an idle device always takes
+a window (so a slow or stalled measurement cannot lock it out)."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from hailo_pipeline.serve import wire
 from hailo_pipeline.serve.device_host import DeviceHost, _Pending
 from hailo_pipeline.serve.wire import Kind
+from tests.conftest import SAMPLES
+from tests.sidecar_server import post, running
 
 
 def _host(waiting: int, pace_ms: float, queue_limit: int = 32) -> DeviceHost:
@@ -49,3 +53,49 @@ def test_the_pace_is_the_median_of_recent_windows_so_one_stall_does_not_count() 
     loop.close()
     assert host.pace_s == pytest.approx(0.002)
     assert host._windows == 0
+
+
+def test_what_answers_took_beyond_their_estimate_is_taken_out_of_the_deadline() -> None:
+    host = _host(9, 2.0)  # 10 x 2 ms = 20 ms: admitted on the queue alone
+    assert host.refusal() is None
+    for _ in range(10):
+        host.answered(estimate_s=0.010, took_s=0.032)  # 22 ms late each, as under a busy event loop
+    assert host.refusal() == (
+        "9 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40 (22.0 ms beyond the queue)"
+    )
+    for _ in range(100):  # answers on time again push the late ones out
+        host.answered(estimate_s=0.010, took_s=0.011)
+    assert host.refusal() is None
+
+
+def test_a_few_late_answers_do_not_count() -> None:
+    host = _host(9, 2.0)
+    for took in [0.011] * 90 + [0.500] * 10:  # one in ten stalled: under the 80th percentile
+        host.answered(estimate_s=0.010, took_s=took)
+    assert host.refusal() is None
+
+
+def test_the_event_loop_turns_before_admission_count() -> None:
+    host = _host(9, 2.0)
+    host.loop_turn_s = lambda: 0.011  # two turns of 11 ms on top of 20 ms
+    assert host.refusal() == (
+        "9 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40 (22.0 ms beyond the queue)"
+    )
+    idle = _host(0, 2.0)
+    idle.loop_turn_s = host.loop_turn_s
+    assert idle.refusal() is None  # an idle device still takes the window
+
+
+def test_the_estimate_is_the_queue_ahead_at_the_pace() -> None:
+    assert _host(9, 2.0).estimate_s() == pytest.approx(0.020)
+
+
+def test_each_answer_sent_tells_the_admission_how_late_it_was(bundle: Path) -> None:
+    body = (SAMPLES / "static_imu_sample.json").read_bytes()
+    with running(bundle) as s:
+        host = s.sidecar.host
+        for _ in range(3):
+            assert post(s.url, body).status_code == 200
+        assert post(s.url, body, content_type="text/plain").status_code == 415  # not an answer: not counted
+        assert len(host.late_s) == 3
+        assert all(-0.5 < late < 0.5 for late in host.late_s)  # seconds beyond the estimate, on an idle loopback

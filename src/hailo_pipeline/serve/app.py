@@ -31,6 +31,7 @@ from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.control import CONTROL_HOST
 from hailo_pipeline.serve.device_host import BackendError, DeviceHost, Loaded, LoadError, OverloadedError
 from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
+from hailo_pipeline.serve.loop_watch import LoopWatch
 from hailo_pipeline.serve.metrics import SidecarMetrics
 from hailo_pipeline.serve.request_parser import RequestError, fit_window, parse_rows
 from hailo_pipeline.serve.settings import SidecarConfig
@@ -86,8 +87,14 @@ class Sidecar:
     def __init__(self, config: SidecarConfig, opener: OpenEngine = open_engine) -> None:
         self.config = config
         self.metrics = SidecarMetrics()
+        self.loop_watch = LoopWatch()
         self.host = DeviceHost(
-            config.queue_limit, config.answer_deadline_ms / 1000, config.infer_timeout_ms / 1000, opener, self.metrics.inference.observe
+            config.queue_limit,
+            config.answer_deadline_ms / 1000,
+            config.infer_timeout_ms / 1000,
+            opener,
+            self.metrics.inference.observe,
+            self.loop_watch.turn_s,
         )
         self.active: Loaded | None = None
         self.previous: Loaded | None = None
@@ -100,6 +107,7 @@ class Sidecar:
         return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms)
 
     async def start(self) -> None:
+        self._watching = asyncio.create_task(self.loop_watch.run())
         await self.host.start()
         self.metrics.track_queue(self.host.depth)
         try:
@@ -110,6 +118,10 @@ class Sidecar:
             return
         self._activate(loaded)
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
+
+    async def stop(self) -> None:
+        self._watching.cancel()
+        await self.host.stop()
 
     def _activate(self, loaded: Loaded) -> None:
         """/infer moves to `loaded`; the release it replaces becomes the one kept beside it."""
@@ -215,7 +227,24 @@ class AdmissionGate:
                 await send({"type": "http.response.start", "status": 503, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
+            await self.app(scope, receive, self._timed(send))
+            return
         await self.app(scope, receive, send)
+
+    def _timed(self, send: Send) -> Send:
+        """send, telling the device host when an admitted window's answer went out against its estimate."""
+        host, admitted, estimate = self.sidecar.host, time.perf_counter(), self.sidecar.host.estimate_s()
+        answered = False
+
+        async def timed(message: MutableMapping[str, Any]) -> None:
+            nonlocal answered
+            await send(message)
+            if message["type"] == "http.response.start":
+                answered = message["status"] == 200
+            elif answered and not message.get("more_body", False):
+                host.answered(estimate, time.perf_counter() - admitted)
+
+        return timed
 
 
 def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastAPI:
@@ -225,7 +254,7 @@ def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastA
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sidecar.start()
         yield
-        await sidecar.host.stop()  # uvicorn has drained in-flight requests; the device process ends last
+        await sidecar.stop()  # uvicorn has drained in-flight requests; the device process ends last
 
     app = FastAPI(title="hailo-inference", version=__version__, lifespan=lifespan, description=__doc__)
     app.state.sidecar = sidecar
