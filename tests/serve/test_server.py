@@ -1,5 +1,6 @@
-"""The sidecar's drain on SIGTERM (serve.server): no new connections, every open one answered once more with
-"Connection: close", then the server ends; a connection a client leaves idle is closed at the keep-alive limit."""
+"""The sidecar's HTTP server (serve.server). Its drain on SIGTERM: no new connections, every open one answered
+once more with "Connection: close", then the server ends; a connection a client leaves idle is closed at the
+keep-alive limit. One send per answer: a response's head waits for its body."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hailo_pipeline.serve.server import _OneSendPerAnswer
 from tests.conftest import SAMPLES
 from tests.sidecar_server import RunningSidecar, running
 
@@ -118,3 +120,54 @@ def test_the_device_process_holds_no_socket_but_its_channel(bundle: Path) -> Non
         fds = Path(f"/proc/{s.sidecar.host._process.pid}/fd")
         sockets = [fd for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")]
         assert len(sockets) == 1, [os.readlink(fd) for fd in fds.iterdir()]
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.sends: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sends.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Cycle:
+    response_started = False
+
+
+class _Protocol:
+    cycle: _Cycle | None = None
+
+
+def test_a_response_head_waits_for_its_body_and_goes_in_one_send() -> None:
+    transport, protocol = _Transport(), _Protocol()
+    one = _OneSendPerAnswer(transport, protocol)  # type: ignore[arg-type]
+    protocol.cycle = _Cycle()
+    one.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
+    assert transport.sends == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    protocol.cycle.response_started = True
+    one.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert len(transport.sends) == 1, "the head waits for the body"
+    one.write(b"{}")
+    assert transport.sends[1:] == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
+    one.write(b"more")  # a streamed body's next part: at once
+    assert transport.sends[-1] == b"more"
+
+
+def test_a_head_without_a_body_goes_when_the_response_completes_or_the_connection_closes() -> None:
+    transport, protocol = _Transport(), _Protocol()
+    one = _OneSendPerAnswer(transport, protocol)  # type: ignore[arg-type]
+    protocol.cycle = _Cycle()
+    protocol.cycle.response_started = True
+    one.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+    one.flush()  # what SidecarProtocol.on_response_complete does
+    assert transport.sends == [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    protocol.cycle = _Cycle()  # the next request on the connection
+    protocol.cycle.response_started = True
+    one.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    one.close()
+    assert transport.sends[-1] == b"HTTP/1.1 500 Internal Server Error\r\n\r\n"
+    assert transport.closed
