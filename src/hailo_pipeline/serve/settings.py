@@ -4,9 +4,11 @@ HAILO_RELEASE_DIR      release bundle to serve                    /models/curren
 SIDECAR_HOST/PORT      listen address                             0.0.0.0:9000
 HAILO_BACKEND          auto | hailo | onnxruntime                 auto
 HAILO_DEVICE           accelerator device node                    /dev/hailo0
-HAILO_MULTI_PROCESS_SERVICE  true: reach the device through         false
-                       hailort_service (HailoRT's multi-process service), so that
-                       two sidecars can share it during an image change
+HAILO_MULTI_PROCESS_SERVICE
+                       true: reach the device through             false
+                       hailort_service (HailoRT's multi-process
+                       service), so that two sidecars can share it
+                       during an image change
 SHORT_WINDOW_POLICY    repeat_first | reject                      repeat_first
 QUEUE_LIMIT            requests waiting for the device            32
 ANSWER_DEADLINE_MS     admit a request only if it can be answered 40
