@@ -88,8 +88,8 @@ Endpoints:
       uptime counts from the first health check (Swift initialises the static appStartTime on first use).
   GET /counters -> {"real": n, "stub": {reason: n}, "stub_events": [[unix_time, reason], ...] (the last 2000),
       "hidden_causes": [[unix_time, reason, cause], ...], "started": unix_time}. POST /counters/reset zeroes every
-      counter and sets "started" to now. hidden_causes says what EdgeInfer's label hides for each timeout and
-      backend_unhealthy stub (the call's own outcome, or the breaker's failed health check): read_timeout;
+      counter and sets "started" to now. hidden_causes says what EdgeInfer's label hides for each timeout,
+      unknown_error and backend_unhealthy stub (the call's own outcome, or the breaker's failed health check): read_timeout;
       "answered <code>" (in time for the client, after BACKEND_TIMEOUT_MS), or "answered <code> after N failed
       connects (error)" when the call could not connect at first; http_<code>; or the client's error, such as a
       refused connection.
@@ -737,6 +737,8 @@ def analyze(body: bytes) -> tuple[list[float], list[float], str | None]:
             latent, scores = _perform_real_inference(body)
         except Exception as exc:
             reason = _classify(exc)
+            if reason == "unknown_error":
+                COUNTERS.hidden_cause(reason, _cause(exc) if isinstance(exc, ClientError) else f"{type(exc).__name__}: {exc}")
             COUNTERS.sidecar_call(reason)
             _backend_healthy = False
         else:

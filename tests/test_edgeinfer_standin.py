@@ -341,6 +341,9 @@ def test_a_sidecar_that_is_not_there(start_standin: Callable[..., Standin]) -> N
     standin = start_standin(USE_REAL_MODEL="true", MODEL_BACKEND_URL=url, BACKEND_TIMEOUT_MS="3000")
     answer, seconds = standin.timed_analyze()
     assert (answer["reason"], 1.9 < seconds < 2.9) == ("unknown_error", True), seconds
+    [(_, reason, cause)] = standin.counters()["hidden_causes"]  # what the label hid: a sidecar not there
+    assert reason == "unknown_error"
+    assert re.fullmatch(refused, cause), cause
     status, content_type, body = standin.call("GET", "/healthz")
     assert (status, content_type, body) == (503, "text/plain; charset=utf-8", b"DEGRADED")
 
