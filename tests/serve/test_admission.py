@@ -99,3 +99,14 @@ def test_each_answer_sent_tells_the_admission_how_late_it_was(bundle: Path) -> N
         assert post(s.url, body, content_type="text/plain").status_code == 415  # not an answer: not counted
         assert len(host.late_s) == 3
         assert all(-0.5 < late < 0.5 for late in host.late_s)  # seconds beyond the estimate, on an idle loopback
+
+
+def test_less_than_a_turn_of_queued_work_is_always_topped_up() -> None:
+    """The loop refills the queue once a turn: a shorter queue would leave the device idle till the next one."""
+    host = _host(2, 2.0)  # 4 ms of work waits
+    for _ in range(10):
+        host.answered(estimate_s=0.010, took_s=0.060)  # answers 50 ms late: past the deadline on lateness alone
+    host.loop_turn_s = lambda: 0.005
+    assert host.refusal() is None
+    host.loop_turn_s = lambda: 0.003
+    assert host.refusal() is not None
