@@ -110,3 +110,5 @@ def test_less_than_a_turn_of_queued_work_is_always_topped_up() -> None:
     assert host.refusal() is None
     host.loop_turn_s = lambda: 0.003
     assert host.refusal() is not None
+    host.loop_turn_s = lambda: 0.040  # one stalled turn: topping up, but the queue and two such turns miss the deadline
+    assert host.refusal() is not None

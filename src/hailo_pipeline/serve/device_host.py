@@ -6,10 +6,11 @@ device's measured pace, plus what recent answers took beyond that same estimate 
 the handler, the pipe; measured by the AdmissionGate on each answer sent), plus the loop's turns before
 admission (loop_watch.py). An answer later than EdgeInfer's 45 ms read timeout is a stub anyway, and work
 spent on it is taken from requests that could still be answered, so refusing it at once (503 +
-Retry-After) keeps goodput at capacity under any overload. A window that finds less than one of the loop's
-turns of work waiting is always admitted: the loop refills the queue once a turn, so a shorter queue leaves
-the device idle; and a device slower than the deadline still answers one at a time, its pace (the median of
-its last windows, so one stalled window does not count) measured again. The device process works windows
+Retry-After) keeps goodput at capacity under any overload. While less than one of the loop's turns of work
+waits, the lateness is not counted: the loop refills the queue once a turn, so a shorter queue leaves the
+device idle. A window that finds the device idle is always admitted: a device slower than the deadline still
+answers one at a time, and its pace (the median of its last windows, so one stalled window does not count)
+is measured again. The device process works windows
 in arrival order.
 
 When the device process dies, every window in flight fails at once, and a new process is forked with the
@@ -218,10 +219,11 @@ class DeviceHost:
         if waiting >= self.queue_limit:
             return f"{waiting} requests already wait for the device (QUEUE_LIMIT={self.queue_limit})"
         turn_s = self.loop_turn_s()
-        if waiting * self.pace_s <= turn_s:
-            return None  # less than a turn of work waits: the device would idle before the loop's next turn refills it
-        beyond_s = self._lateness_s + TURNS_BEFORE_ADMISSION * turn_s
-        if self.estimate_s() + beyond_s > self.deadline_s:
+        # less than a turn of work waits: the device would idle before the loop's next turn refills it, so only the
+        # queue and the turns before admission count, not the lateness recent answers had
+        topping_up = waiting * self.pace_s <= turn_s
+        beyond_s = TURNS_BEFORE_ADMISSION * turn_s + (0.0 if topping_up else self._lateness_s)
+        if waiting and self.estimate_s() + beyond_s > self.deadline_s:
             return (
                 f"{waiting} requests wait at {self.pace_s * 1000:.2f} ms each: one more would be answered after "
                 f"ANSWER_DEADLINE_MS={self.deadline_s * 1000:.0f}" + (f" ({beyond_s * 1000:.1f} ms beyond the queue)" if beyond_s else "")

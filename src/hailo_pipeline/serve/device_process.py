@@ -162,8 +162,8 @@ def _let_go_of_inherited_sockets(keep: int) -> None:
     try:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
-            if fd in (keep, null):
-                continue
+            if fd in (keep, null) or fd <= 2:
+                continue  # stdio stays, even where it is a socket (a journal's): the child's tracebacks go there
             try:
                 mode = os.fstat(fd).st_mode
             except OSError:

@@ -13,8 +13,10 @@ instead:
    (the container beside it) or retries;
 2. keeps answering on the open connections, with "Connection: close", so each client closes its connection
    itself once it has its answer (nothing is sent on a connection the server closes);
-3. waits until no connection is open, at most timeout_keep_alive (uvicorn closes a connection idle that
-   long anyway); uvicorn's own shutdown then closes what is left and finishes the requests in flight.
+3. waits until no connection is open, at most DRAIN_LIMIT_S (and at most timeout_keep_alive, after which
+   uvicorn closes an idle connection anyway); uvicorn's own shutdown then closes what is left and finishes
+   the requests in flight. Connections the kernel had accepted but the server had not yet taken are reset
+   when the listener closes, as in uvicorn's own shutdown.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from hailo_pipeline.serve.control import listeners
 from hailo_pipeline.serve.settings import SidecarConfig
 
 GRACEFUL_SHUTDOWN_S = 10  # requests in flight once the drain ends may finish this long after it
+DRAIN_LIMIT_S = 3.0  # with the device process's shutdown, inside the 10 s a `docker stop` gives before SIGKILL
 DRAIN_POLL_S = 0.01
 
 
@@ -88,7 +91,7 @@ class DrainingServer(uvicorn.Server):
             if cycle is not None and not cycle.response_complete:
                 cycle.keep_alive = False
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.timeout_keep_alive
+        deadline = loop.time() + min(DRAIN_LIMIT_S, self.config.timeout_keep_alive)
         while state.connections and loop.time() < deadline and not self.force_exit:
             await asyncio.sleep(DRAIN_POLL_S)
         await super().shutdown(sockets)
