@@ -112,3 +112,11 @@ def test_less_than_a_turn_of_queued_work_is_always_topped_up() -> None:
     assert host.refusal() is not None
     host.loop_turn_s = lambda: 0.040  # one stalled turn: topping up, but the queue and two such turns miss the deadline
     assert host.refusal() is not None
+
+
+def test_before_the_first_answer_the_pace_is_the_warm_up_s(bundle: Path) -> None:
+    with running(bundle) as s:
+        host = s.sidecar.host
+        assert list(host.recent_s) == [host.pace_s]
+        assert 0 < host.pace_s < 1.0
+        assert s.sidecar.active.info["warmup_s_per_window"] == host.pace_s

@@ -206,6 +206,9 @@ class DeviceHost:
         description = await self._send_load(self._keys, request)
         loaded = Loaded(self._keys, request, str(description["release"]), int(description["window"]), description)
         self.loaded[loaded.key] = loaded
+        if not self.recent_s:  # no answer yet: the warm-up's pace, so the first burst is not admitted blind
+            self.recent_s.append(float(description["warmup_s_per_window"]))
+            self.pace_s = self.recent_s[0]
         return loaded
 
     def unload(self, key: int) -> None:

@@ -67,15 +67,17 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     engine = opener(request)
     try:
         resting = np.tile(engine.mean, (engine.window, 1))  # a window at the normalization mean
+        started = time.perf_counter()
         for _ in range(WARMUP_RUNS):
             engine.infer(resting)
+        warmup_s = (time.perf_counter() - started) / WARMUP_RUNS
         check = engine.golden_check()
         if not check.passed:
             raise PipelineError(f"{check.detail}: refusing to serve")
     except BaseException:
         engine.backend.close()
         raise
-    return engine, {**engine.info(), "window": engine.window, "golden": check.detail}
+    return engine, {**engine.info(), "window": engine.window, "golden": check.detail, "warmup_s_per_window": warmup_s}
 
 
 class DeviceProcess:
