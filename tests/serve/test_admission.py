@@ -101,8 +101,9 @@ def test_each_answer_sent_tells_the_admission_how_late_it_was(bundle: Path) -> N
         assert all(-0.5 < late < 0.5 for late in host.late_s)  # seconds beyond the estimate, on an idle loopback
 
 
-def test_less_than_a_turn_of_queued_work_is_always_topped_up() -> None:
-    """The loop refills the queue once a turn: a shorter queue would leave the device idle till the next one."""
+def test_while_less_than_a_turn_of_work_waits_the_lateness_is_left_out() -> None:
+    """The loop refills the queue once a turn: a shorter queue would leave the device idle till the next one.
+    The queue and the turns before admission still count."""
     host = _host(2, 2.0)  # 4 ms of work waits
     for _ in range(10):
         host.answered(estimate_s=0.010, took_s=0.060)  # answers 50 ms late: past the deadline on lateness alone

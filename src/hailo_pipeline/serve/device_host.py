@@ -10,8 +10,7 @@ Retry-After) keeps goodput at capacity under any overload. While less than one o
 waits, the lateness is not counted: the loop refills the queue once a turn, so a shorter queue leaves the
 device idle. A window that finds the device idle is always admitted: a device slower than the deadline still
 answers one at a time, and its pace (the median of its last windows, so one stalled window does not count)
-is measured again. The device process works windows
-in arrival order.
+is measured again. The device process works windows in arrival order.
 
 When the device process dies, every window in flight fails at once, and a new process is forked with the
 releases the old one held.
