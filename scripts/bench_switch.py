@@ -68,7 +68,7 @@ def main() -> None:
         counters = f"http://127.0.0.1:{standin_port}/counters"
         env = {**os.environ, "CONTROL_PORT": str(control)}
         old, new = cleanup.enter_context(ExitStack()), cleanup.enter_context(ExitStack())
-        url, _ = old.enter_context(serving(a, port, CONTROL_PORT=str(control)))
+        url, _ = old.enter_context(serving(a, port=port, CONTROL_PORT=str(control)))
         standin = _standin(standin_port, url, args.hz)
         cleanup.callback(standin.terminate)
 
@@ -77,7 +77,7 @@ def main() -> None:
 
         def restart() -> None:
             old.close()
-            new.enter_context(serving(a, port, CONTROL_PORT=str(control)))
+            new.enter_context(serving(a, port=port, CONTROL_PORT=str(control)))
 
         results = {
             "model": _measure(counters, lambda: switch(b)),

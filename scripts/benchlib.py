@@ -38,11 +38,21 @@ def example_release(folder: Path, version: str = "1.0.0") -> Path:
     return build(folder / f"spec-{version}.yaml", folder / "out").release_dir
 
 
+def example_fsq_release(folder: Path) -> Path:
+    """The Conv2d-FSQ classifier (model conv2d-fsq) on its seeded example checkpoint, built into folder/out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fsq.pt").write_bytes(example_checkpoint("conv2d_fsq"))
+    spec = yaml.safe_load((REPO / "files/examples/tcn_encoder.yaml").read_text())
+    spec |= {"name": "conv2d-fsq", "source": {"arch": "conv2d_fsq", "checkpoint": str(folder / "fsq.pt")}}
+    (folder / "spec-fsq.yaml").write_text(yaml.safe_dump(spec))
+    return build(folder / "spec-fsq.yaml", folder / "out").release_dir
+
+
 def in_process_ms(release: Path, runs: int = 3000) -> float:
     """Milliseconds per window of what the device process does for one request (normalization, ONNX Runtime on one
     thread, the motif head), in this process, one window at a time: the sidecar's capacity without HTTP."""
     engine = load_engine(release, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
-    window = request_window()
+    window = request_window()[None]  # one stream: (1, T, 9)
     for _ in range(200):
         engine.infer(window)
     started = time.perf_counter()
@@ -58,13 +68,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(release: Path, port: int = 0, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`hailo-pipeline serve` on ONNX Runtime (1 thread) on a loopback port (default a free one): (its /infer URL,
-    the process)."""
+def serving(*releases: Path, port: int = 0, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`hailo-pipeline serve` on ONNX Runtime (1 thread) on a loopback port (default a free one), one model per
+    release: (its /infer URL, the process)."""
     port = port or free_port()
     full_env = {**os.environ, "ORT_THREADS": "1", "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning", **env}
     full_env.setdefault("CONTROL_PORT", str(free_port()))
-    server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=full_env)
+    server = subprocess.Popen([CLI, "serve", *map(str, releases), "--host", "127.0.0.1", "--port", str(port)], env=full_env)
     try:
         for _ in range(600):
             try:

@@ -56,6 +56,22 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     return build(folder / "spec.yaml", folder / "out").release_dir
 
 
+def build_fsq_example(folder: Path, checkpoint: Path, compiled: bool = False) -> Path:
+    """The Conv2d-FSQ example (model conv2d-fsq) on `checkpoint`, in folder/out; with a HEF from the DFC double
+    when `compiled`."""
+    from hailo_pipeline.build.pipeline import build
+
+    spec = example_spec_dict() | {"name": "conv2d-fsq", "calibration": SMALL_CALIBRATION}
+    spec["source"] = {"arch": "conv2d_fsq", "checkpoint": str(checkpoint)}
+    (folder / "fsq.yaml").write_text(yaml.safe_dump(spec))
+    if not compiled:
+        return build(folder / "fsq.yaml", folder / "out").release_dir
+    with pytest.MonkeyPatch.context() as mp:
+        for _ in _install_double(mp, "hailo_sdk_client"):
+            return build(folder / "fsq.yaml", folder / "out").release_dir
+    raise AssertionError("unreachable")
+
+
 def build_compiled_example(folder: Path, checkpoint: Path, version: str = "1.0.0", **dfc: object) -> Path:
     """build_example at `version` with a Hailo-8 HEF, compiled by the DFC double (dfc: the spec's dfc section)."""
     with pytest.MonkeyPatch.context() as mp:
@@ -111,10 +127,30 @@ def hailort_double(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     yield from _install_double(monkeypatch, "hailo_platform")
 
 
+@pytest.fixture
+def device(tmp_path: Path) -> Path:
+    node = tmp_path / "hailo0"  # stands in for /dev/hailo0
+    node.touch()
+    return node
+
+
+@pytest.fixture
+def calls(hailort_double: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The HailoRT double, its calls logged to a file (the device process is forked): that file."""
+    monkeypatch.setenv("HAILORT_DOUBLE_LOG", str(tmp_path / "calls"))
+    return tmp_path / "calls"
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
     """The small example bundle, built once per module that uses it."""
     return build_example(tmp_path_factory.mktemp("bundle"), sources["tcn_encoder"])
+
+
+@pytest.fixture(scope="module")
+def fsq_bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    """The Conv2d-FSQ example bundle (ONNX only), built once per module that uses it."""
+    return build_fsq_example(tmp_path_factory.mktemp("fsq"), sources["conv2d_fsq"])
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,11 @@ class RunningSidecar:
 
 
 @contextmanager
-def running(release_dir: Path, opener: Any = open_engine, **settings: Any) -> Iterator[RunningSidecar]:
+def running(release_dir: Path | tuple[Path, ...], opener: Any = open_engine, **settings: Any) -> Iterator[RunningSidecar]:
+    """The sidecar on one bundle, or on several (a tuple: one model each)."""
     port = free_port()
-    config = SidecarConfig(release_dir=release_dir, host="127.0.0.1", port=port, backend="onnxruntime", control_port=free_port())
+    release_dirs = release_dir if isinstance(release_dir, tuple) else (release_dir,)
+    config = SidecarConfig(release_dirs=release_dirs, host="127.0.0.1", port=port, backend="onnxruntime", control_port=free_port())
     config = replace(config, log_level="warning", **settings)
     server = sidecar_server(create_app(config, opener), config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": listeners(config)}, daemon=True)

@@ -160,11 +160,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.verify import verify
 
     result = verify(args.release_dir)
-    latent = result["golden"]["latent"]
+    device = result["golden"][result["device_output"]]
     _emit(
         args,
         result,
-        f"{result['release']}: ok ({result['files']} files, golden latent cosine {latent['cosine_min']:.6f} on onnxruntime)",
+        f"{result['release']}: ok ({result['files']} files, golden {result['device_output']} cosine {device['cosine_min']:.6f} "
+        "on onnxruntime, host tail reproduced)",
     )
     return 0
 
@@ -182,7 +183,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hailo_pipeline.serve.server import serve
     from hailo_pipeline.serve.settings import from_env
 
-    config = from_env(release_dir=args.release_dir, host=args.host, port=args.port, backend=args.backend)
+    release_dirs = tuple(args.release_dirs) or None
+    config = from_env(release_dirs=release_dirs, edgeinfer_model=args.edgeinfer_model, host=args.host, port=args.port, backend=args.backend)
     serve(create_app(config), config)
     return 0
 
@@ -193,9 +195,9 @@ def cmd_switch(args: argparse.Namespace) -> int:
 
     result = switch(args.release_dir, from_env().control_port)
     if not result["switched"]:
-        text = f"{result['release']} is already served"
+        text = f"{result['model']}: {result['release']} is already served"
     else:
-        text = f"now serving {result['release']} (was {result['previous']}), in {result['seconds']} s" + (
+        text = f"{result['model']}: now serving {result['release']} (was {result['previous']}), in {result['seconds']} s" + (
             f", {result['gap_seconds']} s without a release: the device holds one at a time" if result["gap_seconds"] is not None else ""
         )
     _emit(args, result, text)
@@ -288,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("release_dir", type=Path)
     p = add("inspect-hef", cmd_inspect_hef, "read a HEF without HailoRT: arch, DFC version, I/O shapes and quantization")
     p.add_argument("hef", type=Path)
-    p = add("serve", cmd_serve, "run the inference sidecar on a release bundle (flags win over env vars)")
-    p.add_argument("release_dir", type=Path, nargs="?", help="default: HAILO_RELEASE_DIR or /models/current")
+    p = add("serve", cmd_serve, "run the inference sidecar on release bundles, one model each (flags win over env vars)")
+    p.add_argument("release_dirs", type=Path, nargs="*", metavar="RELEASE", help="default: HAILO_RELEASE_DIR or /models/current")
+    p.add_argument("--edgeinfer-model", help="the model POST /infer answers with (default: the first that fits EdgeInfer)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--backend", choices=["auto", "hailo", "onnxruntime"])

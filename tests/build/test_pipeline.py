@@ -17,6 +17,7 @@ from hailo_pipeline.build.pipeline import build
 from hailo_pipeline.build.release import write_bundle
 from hailo_pipeline.build.verify import verify
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.model.conv2d_fsq import load_conv2d_fsq
 from hailo_pipeline.model.examples import tcn_encoder_state
 from tests.conftest import build_example
 
@@ -108,17 +109,36 @@ def test_bring_your_own_onnx_builds_the_same_model(write_spec: Callable[..., Pat
     verify(from_onnx)
 
 
-def test_conv2d_fsq_builds_a_two_device_bundle(write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path) -> None:
-    spec = write_spec(
-        calibration=SMALL_CALIBRATION,
-        source={"arch": "conv2d_fsq", "checkpoint": str(sources["conv2d_fsq"])},
-        outputs={"latent_dim": 5},
-    )
+def test_conv2d_fsq_builds_a_two_device_bundle_with_its_host_tail(
+    write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """No outputs section: the architecture defines them. The manifest carries the FSQ levels and the classifier;
+    golden.npz the device part (bounded) and the host part, which PyTorch's host_tail reproduces."""
+    spec = write_spec(calibration=SMALL_CALIBRATION, source={"arch": "conv2d_fsq", "checkpoint": str(sources["conv2d_fsq"])})
     bundle = build(spec, tmp_path / "out").release_dir
     manifest = json.loads((bundle / "release.json").read_text())
     assert manifest["input"]["shape"] == [1, 9, 2, 100]
-    assert manifest["outputs"]["shape"] == [1, 5, 1, 1]
-    verify(bundle)
+    outputs = manifest["outputs"]
+    assert (outputs["kind"], outputs["shape"], outputs["fsq"]["levels"]) == ("fsq_classifier", [1, 5, 1, 1], [8, 6, 5, 5, 4])
+    assert [len(layer["bias"]) for layer in outputs["classifier"]["layers"]] == [256, 10]
+    assert manifest["gates"]["export"]["results"]["host_tail"]["max_abs"] < 1e-5
+    model = load_conv2d_fsq(sources["conv2d_fsq"])
+    with np.load(bundle / "golden.npz") as golden:
+        assert set(golden.files) == {"windows", "bounded", "probabilities", "code", "class_index"}
+        with torch.no_grad():
+            logits = model.host_tail(torch.from_numpy(golden["bounded"]))
+        np.testing.assert_allclose(golden["probabilities"], torch.softmax(logits, 1).numpy(), atol=1e-6)
+        np.testing.assert_allclose(golden["probabilities"].sum(1), 1, atol=1e-6)
+        np.testing.assert_array_equal(golden["class_index"][:, 0], logits.argmax(1).numpy())
+        levels = np.array([8, 6, 5, 5, 4])
+        assert ((golden["code"] >= -(levels // 2)) & (golden["code"] <= (levels - 1) // 2)).all()
+    assert verify(bundle)["device_output"] == "bounded"
+
+
+def test_a_conv2d_fsq_spec_with_an_outputs_section_is_refused(write_spec: Callable[..., Path], sources: dict[str, Path]) -> None:
+    spec = write_spec(source={"arch": "conv2d_fsq", "checkpoint": str(sources["conv2d_fsq"])}, outputs={"latent_dim": 5})
+    with pytest.raises(PipelineError, match=r"conv2d_fsq defines its own outputs .* remove outputs from the spec"):
+        build(spec, spec.parent / "out")
 
 
 def _assert_nothing_written(out: Path) -> None:

@@ -80,8 +80,22 @@ def test_golden_vectors_that_do_not_reproduce_are_refused(bundle: Path) -> None:
     manifest["files"]["golden.npz"] = sha256_bytes(buffer.getvalue())
     (bundle / "release.json").write_text(json.dumps(manifest))
     rewrite_sums(bundle)
-    with pytest.raises(PipelineError, match="golden latent do not reproduce on onnxruntime"):
+    with pytest.raises(PipelineError, match="golden vectors do not reproduce on onnxruntime: latent: worst cosine 0"):
         verify(bundle)
+
+
+def test_a_host_tail_that_is_not_the_one_measured_is_refused(fsq_bundle: Path, tmp_path: Path) -> None:
+    """The device part reproduces, but the manifest's classifier was edited: the host part does not."""
+    copy = tmp_path / fsq_bundle.name
+    shutil.copytree(fsq_bundle, copy)
+    manifest = json.loads((copy / "release.json").read_text())
+    layer = manifest["outputs"]["classifier"]["layers"][-1]
+    layer["bias"] = [b + 3.0 * (i == 0) for i, b in enumerate(layer["bias"])]
+    (copy / "release.json").write_text(json.dumps(manifest))
+    rewrite_sums(copy)
+    with pytest.raises(PipelineError, match="golden vectors do not reproduce on onnxruntime: probabilities: worst cosine"):
+        verify(copy)
+    assert verify(fsq_bundle)["golden"]["bounded"]["max_abs"] < 1e-3
 
 
 def test_not_a_bundle(tmp_path: Path) -> None:

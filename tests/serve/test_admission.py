@@ -1,4 +1,4 @@
-"""Admission in front of the device: the queue bound, the deadline at the device's measured pace plus the
+"""Admission in front of the device: the queue bound, the deadline at each model's measured pace plus the
 lateness measured on recent answers and the event loop's turns, and the rule that an idle device always takes
 a window (so a slow or stalled measurement cannot lock it out)."""
 
@@ -11,15 +11,24 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.serve import wire
-from hailo_pipeline.serve.device_host import DeviceHost, _Pending
+from hailo_pipeline.serve.device_host import DeviceHost, _Pace, _Pending
 from hailo_pipeline.serve.wire import Kind
 from tests.conftest import SAMPLES
 from tests.sidecar_server import post, running
 
+KEY = 1  # the engine the windows are for
+
+
+def _pace(seconds: float) -> _Pace:
+    pace = _Pace()
+    pace.add(seconds)
+    return pace
+
 
 def _host(waiting: int, pace_ms: float, queue_limit: int = 32) -> DeviceHost:
+    """`waiting` windows of the one model, which takes pace_ms a window."""
     host = DeviceHost(queue_limit=queue_limit, deadline_s=0.040, timeout_s=1.0)
-    host._windows, host.pace_s = waiting, pace_ms / 1000
+    host._windows, host.queued_s, host.paces[KEY] = waiting, waiting * pace_ms / 1000, _pace(pace_ms / 1000)
     return host
 
 
@@ -35,59 +44,91 @@ def _host(waiting: int, pace_ms: float, queue_limit: int = 32) -> DeviceHost:
     ],
 )
 def test_admission(waiting: int, pace_ms: float, admitted: bool) -> None:
-    refusal = _host(waiting, pace_ms).refusal()
+    refusal = _host(waiting, pace_ms).refusal(KEY)
     assert (refusal is None) == admitted, refusal
 
 
 def test_the_refusal_says_why() -> None:
-    assert _host(20, 2.0).refusal() == "20 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40"
-    assert _host(32, 0.1).refusal() == "32 requests already wait for the device (QUEUE_LIMIT=32)"
+    assert _host(20, 2.0).refusal(KEY) == (
+        "20 requests wait with 40.0 ms of device work: one more at 2.00 ms would be answered after ANSWER_DEADLINE_MS=40"
+    )
+    assert _host(32, 0.1).refusal(KEY) == "32 requests already wait for the device (QUEUE_LIMIT=32)"
 
 
 def test_the_pace_is_the_median_of_recent_windows_so_one_stall_does_not_count() -> None:
     host, loop = _host(0, 0.0), asyncio.new_event_loop()
     for job, seconds in enumerate([0.002] * 10 + [9.0] + [0.002] * 5):  # one window stalled 9 s (a paused host)
-        host._pending[job] = _Pending(loop.create_future(), 0.0, window=True)
+        host._pending[job] = _Pending(loop.create_future(), 0.0, window=True, cost_s=host.pace_s(KEY), pace=host.paces[KEY])
         host._windows += 1
-        host._on_frame(wire.Frame(Kind.ANSWER, job, 1, np.asarray([seconds] + [0.0] * 76, np.float32).tobytes()))
+        host._on_frame(wire.Frame(Kind.ANSWER, job, KEY, np.asarray([seconds] + [0.0] * 76, np.float32).tobytes()))
     loop.close()
-    assert host.pace_s == pytest.approx(0.002)
-    assert host._windows == 0
+    assert host.pace_s(KEY) == pytest.approx(0.002)
+    assert (host._windows, host.queued_s) == (0, 0.0)
+
+
+def test_each_window_waits_at_its_own_models_pace() -> None:
+    """Two models share the device: the work ahead is each waiting window at its model's pace, and the estimate
+    for the next adds that window's own."""
+    host = DeviceHost(queue_limit=32, deadline_s=0.040, timeout_s=1.0)
+    host.paces = {1: _pace(0.010), 2: _pace(0.001)}
+    loop = asyncio.new_event_loop()
+    host._transport = type("Sink", (), {"write": lambda self, data: None})()  # type: ignore[assignment]
+    asyncio.set_event_loop(loop)
+    try:
+        for key in (1, 1, 2, 2, 2):
+            loop.run_until_complete(_send(host, key))
+        assert host.queued_s == pytest.approx(0.023)
+        assert host.estimate_s(1) == pytest.approx(0.033)
+        assert host.estimate_s(2) == pytest.approx(0.024)
+        assert host.refusal(2) is None
+        assert host.refusal(1) is None
+        loop.run_until_complete(_send(host, 1))  # 33 ms ahead: a slow window more would end at 43 ms, a fast one at 34
+        assert host.refusal(1) is not None
+        assert host.refusal(2) is None
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _send(host: DeviceHost, key: int) -> None:
+    host.submit(key, np.zeros((1, 2, 9), np.float32))
 
 
 def test_what_answers_took_beyond_their_estimate_is_taken_out_of_the_deadline() -> None:
     host = _host(9, 2.0)  # 10 x 2 ms = 20 ms: admitted on the queue alone
-    assert host.refusal() is None
+    assert host.refusal(KEY) is None
     for _ in range(10):
         host.answered(estimate_s=0.010, took_s=0.032)  # 22 ms late each, as under a busy event loop
-    assert host.refusal() == (
-        "9 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40 (22.0 ms beyond the queue)"
+    assert host.refusal(KEY) == (
+        "9 requests wait with 18.0 ms of device work: one more at 2.00 ms would be answered after ANSWER_DEADLINE_MS=40 "
+        "(22.0 ms beyond the queue)"
     )
     for _ in range(100):  # answers on time again push the late ones out
         host.answered(estimate_s=0.010, took_s=0.011)
-    assert host.refusal() is None
+    assert host.refusal(KEY) is None
 
 
 def test_a_few_late_answers_do_not_count() -> None:
     host = _host(9, 2.0)
     for took in [0.011] * 90 + [0.500] * 10:  # one in ten stalled: under the 80th percentile
         host.answered(estimate_s=0.010, took_s=took)
-    assert host.refusal() is None
+    assert host.refusal(KEY) is None
 
 
 def test_the_event_loop_turns_before_admission_count() -> None:
     host = _host(9, 2.0)
     host.loop_turn_s = lambda: 0.011  # two turns of 11 ms on top of 20 ms
-    assert host.refusal() == (
-        "9 requests wait at 2.00 ms each: one more would be answered after ANSWER_DEADLINE_MS=40 (22.0 ms beyond the queue)"
+    assert host.refusal(KEY) == (
+        "9 requests wait with 18.0 ms of device work: one more at 2.00 ms would be answered after ANSWER_DEADLINE_MS=40 "
+        "(22.0 ms beyond the queue)"
     )
     idle = _host(0, 2.0)
     idle.loop_turn_s = host.loop_turn_s
-    assert idle.refusal() is None  # an idle device still takes the window
+    assert idle.refusal(KEY) is None  # an idle device still takes the window
 
 
 def test_the_estimate_is_the_queue_ahead_at_the_pace() -> None:
-    assert _host(9, 2.0).estimate_s() == pytest.approx(0.020)
+    assert _host(9, 2.0).estimate_s(KEY) == pytest.approx(0.020)
 
 
 def test_each_answer_sent_tells_the_admission_how_late_it_was(bundle: Path) -> None:
@@ -108,16 +149,16 @@ def test_while_less_than_a_turn_of_work_waits_the_lateness_is_left_out() -> None
     for _ in range(10):
         host.answered(estimate_s=0.010, took_s=0.060)  # answers 50 ms late: past the deadline on lateness alone
     host.loop_turn_s = lambda: 0.005
-    assert host.refusal() is None
+    assert host.refusal(KEY) is None
     host.loop_turn_s = lambda: 0.003
-    assert host.refusal() is not None
+    assert host.refusal(KEY) is not None
     host.loop_turn_s = lambda: 0.040  # one stalled turn: topping up, but the queue and two such turns miss the deadline
-    assert host.refusal() is not None
+    assert host.refusal(KEY) is not None
 
 
 def test_before_the_first_answer_the_pace_is_the_warm_up_s(bundle: Path) -> None:
     with running(bundle) as s:
-        host = s.sidecar.host
-        assert list(host.recent_s) == [host.pace_s]
-        assert 0 < host.pace_s < 1.0
-        assert s.sidecar.active.info["warmup_s_per_window"] == host.pace_s
+        host, serving = s.sidecar.host, s.sidecar.edgeinfer.active
+        assert list(host.paces[serving.key].recent_s) == [host.pace_s(serving.key)]
+        assert 0 < host.pace_s(serving.key) < 1.0
+        assert serving.info["warmup_s_per_window"] == host.pace_s(serving.key)

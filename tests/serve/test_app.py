@@ -65,7 +65,8 @@ def test_answers_match_the_bundle_model_exactly(server: str, bundle: Path) -> No
     assert doc["backend"] == "onnxruntime"
     assert doc["padded"] == 0
     engine = load_engine(bundle, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
-    latent, scores = engine.infer(np.asarray(json.loads(body)["x"], np.float32))
+    answers = engine.head.outputs(engine.device_output(np.asarray(json.loads(body)["x"], np.float32)[None])[None])
+    latent, scores = answers["latent"][0], answers["motif_scores"][0]
     np.testing.assert_allclose(doc["latent"], latent, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(doc["motif_scores"], scores, rtol=1e-6, atol=1e-7)
 
@@ -111,12 +112,13 @@ def test_metrics_count_requests_rejects_and_padding(bundle: Path) -> None:
         post(s.url, orjson.dumps({"x": [[0.0] * 9] * 10}))
         post(s.url, b'{"x": []}')
         text = httpx.get(f"{s.url}/metrics").text
-    assert 'hailo_sidecar_requests_total{status="200"} 2.0' in text
-    assert 'hailo_sidecar_requests_total{status="422"} 1.0' in text
-    assert 'hailo_sidecar_rejects_total{reason="empty_x"} 1.0' in text
-    assert "hailo_sidecar_padded_windows_total 1.0" in text
-    assert 'hailo_sidecar_request_duration_seconds_bucket{le="0.0005"}' in text
-    assert "hailo_sidecar_inference_duration_seconds_count" in text
+    labels = 'model="tcn-encoder",route="edgeinfer"'
+    assert f'hailo_sidecar_requests_total{{{labels},status="200"}} 2.0' in text
+    assert f'hailo_sidecar_requests_total{{{labels},status="422"}} 1.0' in text
+    assert 'hailo_sidecar_rejects_total{model="tcn-encoder",reason="empty_x"} 1.0' in text
+    assert 'hailo_sidecar_padded_windows_total{model="tcn-encoder"} 1.0' in text
+    assert f'hailo_sidecar_request_duration_seconds_bucket{{le="0.0005",{labels}}}' in text
+    assert 'hailo_sidecar_inference_duration_seconds_count{model="tcn-encoder"} ' in text
     assert "hailo_sidecar_queue_depth 0.0" in text
     assert f'release="{bundle.name}"' in text
 
@@ -134,7 +136,7 @@ def test_goldens_that_fail_keep_healthz_503_with_the_reason(bundle: Path, tmp_pa
     with running(_tampered_goldens(bundle, tmp_path)) as s:
         health = httpx.get(f"{s.url}/healthz")
         assert health.status_code == 503
-        assert "golden vectors on onnxruntime: worst cosine -1" in health.json()["reason"]
+        assert "golden vectors on onnxruntime: worst latent cosine -1" in health.json()["reason"]
         refused = post(s.url, (SAMPLES / "static_imu_sample.json").read_bytes())
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "5"
@@ -180,7 +182,7 @@ def test_a_failing_backend_gives_a_quick_503_then_recovers(
         if health is not None:
             refused = httpx.get(f"{s.url}/healthz")
             assert refused.status_code == 503
-            assert refused.json()["reason"].startswith(health)
+            assert refused.json()["reason"].startswith(f"tcn-encoder: {health}")
         faults.set("ok")  # no traffic needed to recover
         _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200, 30)
         answer = post(s.url, body)
@@ -206,7 +208,7 @@ def test_backend_that_hangs_gives_quick_503_and_overload_is_refused(bundle: Path
         assert all(r.headers["Retry-After"] == "1" for r in responses if r.json()["error"] == "overloaded")
         health = httpx.get(f"{s.url}/healthz")
         assert health.status_code == 503
-        assert health.json()["reason"].startswith("backend hung")
+        assert health.json()["reason"].startswith("tcn-encoder: backend hung")
         faults.set("ok")
         _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200)
         assert post(s.url, body).status_code == 200

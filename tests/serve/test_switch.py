@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -89,7 +88,7 @@ def test_a_switch_and_a_switch_back_answer_every_request(releases: list[Path]) -
 def test_the_serving_and_the_replaced_release_stay_loaded_and_no_more(releases: list[Path]) -> None:
     a, b, c = releases
     with running(a) as s:
-        assert control(s, a).json() == {"release": a.name, "previous": None, "switched": False, "loaded": False}
+        assert control(s, a).json() == {"model": "tcn-encoder", "release": a.name, "previous": None, "switched": False, "loaded": False}
         control(s, b)
         control(s, c)
         state = control(s).json()
@@ -109,7 +108,7 @@ def test_a_release_that_fails_to_load_leaves_the_serving_one_untouched(releases:
     shutil.copytree(b, bad)
     if damage == "goldens":
         break_goldens(bad)
-        expected = "golden vectors on onnxruntime: worst cosine -1"
+        expected = "golden vectors on onnxruntime: worst latent cosine -1"
     elif damage == "checksum":
         (bad / "model.onnx").write_bytes(b"\x00" + (bad / "model.onnx").read_bytes()[1:])
         expected = "model.onnx does not match its sha256"
@@ -119,7 +118,7 @@ def test_a_release_that_fails_to_load_leaves_the_serving_one_untouched(releases:
     with running(a) as s:
         refused = control(s, bad)
         assert refused.status_code == 409
-        assert refused.json()["serving"] == a.name
+        assert refused.json()["serving"] == {"tcn-encoder": {"active": a.name, "previous": None}}
         assert expected in refused.json()["detail"]
         health = httpx.get(f"{s.url}/healthz")
         assert (health.status_code, health.json()["release"]) == (200, a.name)
@@ -150,7 +149,7 @@ def test_the_switch_command(releases: list[Path]) -> None:
         assert f"{b.name} is already served" in again.stdout
         missing = subprocess.run([CLI, "switch", str(b.parent / "nope")], env=env, capture_output=True, text=True, check=False)
         assert missing.returncode == 1
-        assert f"the sidecar still serves '{b.name}'" in missing.stderr
+        assert f"the sidecar still serves tcn-encoder {b.name}:" in missing.stderr
     gone = subprocess.run([CLI, "switch", str(b)], env=env, capture_output=True, text=True, check=False)
     assert gone.returncode == 1
     assert "is the sidecar running here?" in gone.stderr
@@ -174,7 +173,7 @@ def test_when_the_serving_release_does_not_load_again_after_a_quick_switch_faile
         assert f"nor did {a.name} again (" in detail
         assert "model.hef" in detail
         health = httpx.get(f"{s.url}/healthz")
-        assert (health.status_code, health.json()["reason"]) == (503, detail)
+        assert (health.status_code, health.json()["reason"]) == (503, f"tcn-encoder: {detail}")
         assert post(s.url, BODY).status_code == 503
 
 
@@ -182,20 +181,6 @@ def test_when_the_serving_release_does_not_load_again_after_a_quick_switch_faile
 def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> list[Path]:
     """Two releases with a Hailo-8 HEF (1.0.0, 1.1.0)."""
     return [build_compiled_example(tmp_path_factory.mktemp(v), sources["tcn_encoder"], v) for v in ("1.0.0", "1.1.0")]
-
-
-@pytest.fixture
-def device(tmp_path: Path) -> Path:
-    node = tmp_path / "hailo0"  # stands in for /dev/hailo0
-    node.touch()
-    return node
-
-
-@pytest.fixture
-def calls(hailort_double: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The HailoRT double, its calls logged to a file (the device process is forked): that file."""
-    monkeypatch.setenv("HAILORT_DOUBLE_LOG", str(tmp_path / "calls"))
-    return tmp_path / "calls"
 
 
 def test_on_hailort_both_network_groups_share_one_vdevice(calls: Path, compiled: list[Path], device: Path) -> None:

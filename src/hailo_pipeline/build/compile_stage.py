@@ -2,7 +2,7 @@
 then read the HEF back and check it against the spec before it may enter a bundle.
 
 Checks on the compiled HEF: hw_arch fits the spec, the DFC version is the one that compiled it, one
-network group with one input (H, T, 9) and one output of latent_dim features, and the input's
+network group with one input (H, T, 9) and one output of the device output's size (the latent, or the FSQ values), and the input's
 quantization range holds the (normalized) data: limvals [0, 1] for z-scored input clip every negative
 value, the failure seen on the FSQ HEF.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.build.calibration import Windows, normalize
-from hailo_pipeline.build.motif_head import PrototypeHead
+from hailo_pipeline.build.heads import Head
 from hailo_pipeline.build.quant_gate import QuantizedParity, measure
 from hailo_pipeline.build.release import sha256_bytes
 from hailo_pipeline.build.spec import ModelSpec
@@ -39,7 +39,7 @@ class HefStage:
     hars: dict[str, Path] = field(default_factory=dict)
 
 
-def _check(spec: ModelSpec, info: HefInfo, dfc_version: str, height: int, latent_dim: int) -> tuple[Stream, Stream]:
+def _check(spec: ModelSpec, info: HefInfo, dfc_version: str, height: int, device_dim: int) -> tuple[Stream, Stream]:
     problems = []
     if info.hw_arch not in SPEC_ARCH_TO_HEF[spec.hw_arch]:
         problems.append(
@@ -54,8 +54,8 @@ def _check(spec: ModelSpec, info: HefInfo, dfc_version: str, height: int, latent
     inp, out = group.inputs[0], group.outputs[0]
     if inp.shape != (height, spec.input.window, len(spec.input.channels)):
         problems.append(f"input {inp.name} is {inp.shape}, expected {(height, spec.input.window, len(spec.input.channels))} (H, W, C)")
-    if int(np.prod(out.shape)) != latent_dim:
-        problems.append(f"output {out.name} has {int(np.prod(out.shape))} values, expected {latent_dim}")
+    if int(np.prod(out.shape)) != device_dim:
+        problems.append(f"output {out.name} has {int(np.prod(out.shape))} values, expected {device_dim}")
     if problems:
         raise PipelineError("the compiled HEF does not match the spec: " + "; ".join(problems))
     return inp, out
@@ -75,7 +75,7 @@ def run(
     calibration: Windows,
     holdout: Windows,
     fp_holdout: NDArray[Any],
-    head: PrototypeHead,
+    head: Head,
     height: int,
     work_dir: Path,
     progress: Callable[[str], None],
@@ -111,7 +111,7 @@ def run(
     if not gate.passed:
         raise PipelineError(f"quantization gate failed on {len(holdout)} held-out windows: {gate.summary()}")
     info = parse_hef(out.hef)
-    inp, outp = _check(spec, info, version, height, head.centroids.shape[1])
+    inp, outp = _check(spec, info, version, height, head.device_dim)
     clipped = clip_share(inp, request.calibration)
     if clipped > spec.gates.max_clip_share:
         values = request.calibration

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from onnx import version_converter
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-from hailo_pipeline.build.motif_head import PrototypeHead
+from hailo_pipeline.build.heads import Head
 from hailo_pipeline.build.quant_gate import QuantizedParity, measure
 from hailo_pipeline.model.onnx_model import OnnxModel
 
@@ -40,7 +40,7 @@ def preview(
     calibration: NDArray[np.float32],
     holdout: NDArray[np.float32],
     fp_outputs: NDArray[Any],
-    head: PrototypeHead,
+    head: Head,
     threshold: float,
 ) -> QuantizedParity:
     """calibration and holdout are model inputs (NCHW, normalized); fp_outputs the FP32 outputs on holdout."""

@@ -36,7 +36,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 _NESTED: dict[str, tuple[str, ...]] = {
     "input": ("name", "shape", "layout", "window", "height", "channels"),
     "normalization": ("mean", "std"),
-    "outputs": ("name", "shape", "latent_dim", "motif_head"),
+    "outputs": ("name", "shape"),
     "golden": ("windows", "cosine_min", "max_abs"),
 }
 
@@ -57,13 +57,31 @@ def validate(manifest: Any, where: str = MANIFEST) -> dict[str, Any]:
             problems += [f"'{section}.{k}' missing" for k in keys if k not in manifest[section]]
     if problems:
         raise PipelineError(f"{where}: invalid manifest: {'; '.join(problems)}")
-    head = manifest["outputs"]["motif_head"]
-    if not isinstance(head, dict) or head.get("kind") not in ("prototypes", "model"):
-        raise PipelineError(f"{where}: outputs.motif_head.kind must be 'prototypes' or 'model'")
+    _validate_outputs(manifest["outputs"], where)
     return manifest
 
 
+# outputs.kind (issue #17; bundles made before it have none and are latent models) -> the keys it needs
+_OUTPUT_KINDS: dict[str, dict[str, type]] = {
+    "latent": {"latent_dim": int, "motif_head": dict},
+    "fsq_classifier": {"fsq": dict, "classifier": dict},
+}
+
+
+def _validate_outputs(outputs: dict[str, Any], where: str) -> None:
+    kind = outputs.get("kind", "latent")
+    if kind not in _OUTPUT_KINDS:
+        raise PipelineError(f"{where}: outputs.kind {kind!r} is not one this tool serves: {sorted(_OUTPUT_KINDS)}")
+    missing = [f"'outputs.{key}' missing" for key, type_ in _OUTPUT_KINDS[kind].items() if not isinstance(outputs.get(key), type_)]
+    if missing:
+        raise PipelineError(f"{where}: invalid manifest: {'; '.join(missing)} (outputs.kind {kind})")
+    if kind == "latent" and outputs["motif_head"].get("kind") not in ("prototypes", "model"):
+        raise PipelineError(f"{where}: outputs.motif_head.kind must be 'prototypes' or 'model'")
+
+
 def read(release_dir: Path) -> dict[str, Any]:
+    if not release_dir.is_dir():
+        raise PipelineError(f"release dir {release_dir} does not exist")
     path = release_dir / MANIFEST
     try:
         return validate(json.loads(path.read_text(encoding="utf-8")), str(path))

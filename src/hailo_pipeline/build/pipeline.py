@@ -1,9 +1,10 @@
 """`hailo-pipeline build SPEC --out DIR`: one model spec -> one verified, content-addressed release bundle.
 
 Stages: source (export a checkpoint, or import and rewrite an ONNX) -> export parity gate -> Hailo
-preflight -> calibration + lint -> latents -> motif head -> golden vectors -> HEF status -> report ->
-bundle. The build id is computed first from the inputs alone; when that bundle already exists and its
-checksums verify, it is returned without doing any of the work.
+preflight -> calibration + lint -> device outputs -> host tail (motif head, or the FSQ classifier:
+heads.py) -> golden vectors -> HEF status -> report -> bundle. The build id is computed first from the
+inputs alone; when that bundle already exists and its checksums verify, it is returned without doing any
+of the work.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -26,15 +27,19 @@ import onnx
 from hailo_pipeline.build import compile_stage, int8_preview, report
 from hailo_pipeline.build import manifest as manifest_io
 from hailo_pipeline.build.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
+from hailo_pipeline.build.heads import FsqClassifierHead, Head, LatentHead
 from hailo_pipeline.build.model_io import to_latents, to_model_input
-from hailo_pipeline.build.motif_head import PrototypeHead, fit_prototypes
+from hailo_pipeline.build.motif_head import fit_prototypes
 from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.build.spec import ModelSpec, load_spec
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model import preflight as hailo_preflight
 from hailo_pipeline.model.architectures import INPUT_HEIGHT
 from hailo_pipeline.model.onnx_model import OnnxModel
-from hailo_pipeline.model.parity import Parity
+from hailo_pipeline.model.parity import Parity, compare
+
+if TYPE_CHECKING:
+    from hailo_pipeline.model.export import TailReference
 
 GOLDEN_SEED_OFFSET = 1_000_003  # golden and held-out windows are drawn apart from the calibration windows
 HOLDOUT_SEED_OFFSET = 2_000_003
@@ -94,19 +99,28 @@ def input_height(spec: ModelSpec, source: bytes) -> int:
     return dims[2] if len(dims) == 4 else 1
 
 
-def _convert(spec: ModelSpec, source: bytes, progress: Progress) -> tuple[bytes, Parity, list[str], str]:
+@dataclass(frozen=True)
+class Converted:
+    onnx: bytes
+    parity: Parity  # the converted graph against the source
+    changes: list[str]  # the rewrite log
+    kind: str  # checkpoint | onnx
+    host_tail: TailReference | None = None
+
+
+def _convert(spec: ModelSpec, source: bytes, progress: Progress) -> Converted:
     """The Hailo-friendly graph, its parity with the source, the rewrite log, and the source kind."""
     if spec.source.checkpoint is not None:
         from hailo_pipeline.model.export import export_onnx  # torch loads only when there is something to export
 
         progress(f"export: {spec.source.arch} checkpoint -> ONNX (opset 11)")
         exported = export_onnx(str(spec.source.arch), spec.source.checkpoint, spec.input.window)
-        return exported.onnx, exported.parity, [], "checkpoint"
+        return Converted(exported.onnx, exported.parity, [], "checkpoint", exported.host_tail)
     from hailo_pipeline.model.onnx_rewrite import import_onnx
 
     progress("import-onnx: rewriting the source graph into the Hailo-friendly form")
     imported = import_onnx(source)
-    return imported.onnx, imported.parity, imported.changes, "onnx"
+    return Converted(imported.onnx, imported.parity, imported.changes, "onnx")
 
 
 def _check_input(spec: ModelSpec, model: OnnxModel, height: int) -> None:
@@ -117,12 +131,36 @@ def _check_input(spec: ModelSpec, model: OnnxModel, height: int) -> None:
         )
 
 
-def _check_latent(spec: ModelSpec, latent_dim: int) -> None:
-    if latent_dim != spec.outputs.latent_dim:
-        hint = " (a TCN checkpoint without fc_mu yields its pooled features)" if spec.source.arch == "tcn_encoder" else ""
+# The host tail's numpy copy against PyTorch's (max abs difference of any class probability).
+HOST_TAIL_MAX_ABS = 1e-5
+
+
+def _host_tail(spec: ModelSpec, device: np.ndarray, converted: Converted, progress: Progress) -> tuple[Head, Parity | None]:
+    """The head that finishes the device output on the host, and (for a host tail taken from the checkpoint)
+    its parity with PyTorch's."""
+    if spec.output_kind == "latent":
+        if device.shape[1] != spec.outputs.latent_dim:
+            hint = " (a TCN checkpoint without fc_mu yields its pooled features)" if spec.source.arch == "tcn_encoder" else ""
+            raise PipelineError(
+                f"the model produces {device.shape[1]}-d latents{hint}, the spec requires outputs.latent_dim {spec.outputs.latent_dim}"
+            )
+        if spec.motif_head.kind != "prototypes":
+            raise PipelineError(
+                "motif_head.kind 'model' needs a model with its own motif output; tcn_encoder and conv2d_fsq have none: use 'prototypes'"
+            )
+        progress(f"motif head: {spec.motif_head.count} prototypes (k-means over calibration latents)")
+        return LatentHead(fit_prototypes(device, spec.motif_head.count, spec.motif_head.seed)), None
+    reference = converted.host_tail
+    assert reference is not None, "an architecture with a host tail exports it"
+    head = FsqClassifierHead(reference.tail.levels, reference.tail.layers)
+    progress(f"host tail: FSQ levels {list(head.levels)} -> classifier of {head.classes} classes (from the checkpoint)")
+    parity = compare(reference.probabilities, head.outputs(reference.device)["probabilities"])
+    if parity.max_abs > HOST_TAIL_MAX_ABS:
         raise PipelineError(
-            f"the model produces {latent_dim}-d latents{hint}, the spec requires outputs.latent_dim {spec.outputs.latent_dim}"
+            f"export parity gate failed: the host tail's class probabilities differ from PyTorch's by up to {parity.max_abs:.3g} "
+            f"(allowed {HOST_TAIL_MAX_ABS})"
         )
+    return head, parity
 
 
 def _npz(**arrays: Any) -> bytes:
@@ -175,7 +213,8 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
         progress(f"unchanged inputs: {release} already built")
         return BuildResult(planned.release_dir, bid, cached=True, hef_status=stored["hef_status"])
 
-    onnx_bytes, parity, changes, kind = _convert(spec, source, progress)
+    converted = _convert(spec, source, progress)
+    onnx_bytes, parity = converted.onnx, converted.parity
     if parity.cosine_min < spec.gates.export_cosine_min:
         raise PipelineError(
             f"export parity gate failed: worst cosine {parity.cosine_min:.7f} < {spec.gates.export_cosine_min} "
@@ -193,19 +232,12 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
         raise PipelineError("calibration lint failed: " + "; ".join(calib_lint.errors))
     model = OnnxModel(onnx_bytes)
     _check_input(spec, model, height)
-    progress("latents of the calibration windows (ONNX Runtime, FP32)")
-    latents = to_latents(model.run(to_model_input(calibration, spec.normalization)))
-    _check_latent(spec, latents.shape[1])
-    if spec.motif_head.kind != "prototypes":
-        raise PipelineError(
-            "motif_head.kind 'model' needs a model with its own motif output; tcn_encoder and conv2d_fsq have none: use 'prototypes'"
-        )
-    progress(f"motif head: {spec.motif_head.count} prototypes (k-means over calibration latents)")
-    head = fit_prototypes(latents, spec.motif_head.count, spec.motif_head.seed)
+    progress("device outputs of the calibration windows (ONNX Runtime, FP32)")
+    device = to_latents(model.run(to_model_input(calibration, spec.normalization)))
+    head, tail_parity = _host_tail(spec, device, converted, progress)
 
     golden_raw = synthetic_windows(spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET)
-    golden_latents = to_latents(model.run(to_model_input(golden_raw, spec.normalization)))
-    golden = _npz(windows=golden_raw, latent=golden_latents, motif_scores=head.scores(golden_latents))
+    golden = _npz(windows=golden_raw, **head.outputs(model.run(to_model_input(golden_raw, spec.normalization))))
     holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
@@ -215,7 +247,11 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
     )
 
     gates: dict[str, Any] = {
-        "export": {"threshold": spec.gates.export_cosine_min, "passed": True, "results": {"latent": parity.as_dict()}},
+        "export": {
+            "threshold": spec.gates.export_cosine_min,
+            "passed": True,
+            "results": {head.device_output: parity.as_dict()} | ({"host_tail": tail_parity.as_dict()} if tail_parity else {}),
+        },
         "int8_preview": {"label": int8_preview.LABEL, **int8.as_dict()},
     }
     with tempfile.TemporaryDirectory() as work:
@@ -227,7 +263,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
             files["model.hef"] = stage.hef
             files["model.alls"] = stage.model_script.encode()
             gates["quantized"] = stage.gate.as_dict()
-        manifest = _manifest(spec, bid, release, kind, source, source_path, changes, model, latents.shape[1], height, head)
+        manifest = _manifest(spec, bid, release, converted, source, source_path, model, height, head)
         manifest.update(
             hef=stage.manifest,
             hef_status=stage.status,
@@ -256,14 +292,12 @@ def _manifest(
     spec: ModelSpec,
     bid: str,
     release: str,
-    kind: str,
+    converted: Converted,
     source: bytes,
     source_path: Path,
-    changes: list[str],
     model: OnnxModel,
-    latent_dim: int,
     height: int,
-    head: PrototypeHead,
+    head: Head,
 ) -> dict[str, Any]:
     return {
         "schema_version": manifest_io.SCHEMA_VERSION,
@@ -272,7 +306,13 @@ def _manifest(
         "build_id": bid,
         "release": release,
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "source": {"kind": kind, "arch": spec.source.arch, "file": source_path.name, "sha256": sha256_bytes(source), "rewrite": changes},
+        "source": {
+            "kind": converted.kind,
+            "arch": spec.source.arch,
+            "file": source_path.name,
+            "sha256": sha256_bytes(source),
+            "rewrite": converted.changes,
+        },
         "input": {
             "name": model.input_name,
             "shape": list(model.input_shape),
@@ -283,21 +323,16 @@ def _manifest(
             "units": {"acc": "m/s^2", "gyro": "rad/s", "mag": "uT"},
         },
         "normalization": {"mean": list(spec.normalization.mean), "std": list(spec.normalization.std), "applied": "host"},
-        "outputs": {
-            "name": model.output_names[0],
-            "shape": [1, latent_dim, 1, 1],
-            "latent_dim": latent_dim,
-            "motif_head": head.to_manifest(),
-        },
+        "outputs": {"name": model.output_names[0], "shape": [1, head.device_dim, 1, 1], **head.to_manifest()},
         "hw_arch": spec.hw_arch,
         "golden": {"windows": spec.gates.golden_windows, **GOLDEN_TOLERANCE},
     }
 
 
-def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: PrototypeHead) -> dict[str, str]:
+def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: Head) -> dict[str, str]:
     channels = calib_lint.channels
     mean, std = spec.normalization.mean, spec.normalization.std
-    return {
+    plots = {
         "export parity: source vs converted graph outputs": report.scatter_svg(
             parity.reference, parity.candidate, "parity", "source", "converted"
         ),
@@ -307,5 +342,7 @@ def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: P
             [(c.max - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
             COVERAGE_Z,
         ),
-        "motif prototypes: scale (RMS member distance)": report.bars_svg(head.scales.tolist(), "prototype scales"),
     }
+    if isinstance(head, LatentHead):
+        plots["motif prototypes: scale (RMS member distance)"] = report.bars_svg(head.motifs.scales.tolist(), "prototype scales")
+    return plots

@@ -75,6 +75,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _outputs_line(outputs: dict[str, Any]) -> str:
+    if outputs.get("kind", "latent") == "latent":
+        return f"latent {outputs['latent_dim']}, motif head {outputs['motif_head']['kind']}"
+    return f"FSQ levels {outputs['fsq']['levels']} -> {outputs['classifier']['classes']} class probabilities (on the host)"
+
+
 def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
     """The report page: summary, gates, preflight, calibration lint, plots, and the full manifest."""
     m = manifest
@@ -83,10 +89,7 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
         {"field": "build_id", "value": m["build_id"]},
         {"field": "source", "value": f"{m['source']['kind']}: {m['source']['file']} ({m['source']['sha256'][:12]})"},
         {"field": "input", "value": f"{m['input']['shape']} {m['input']['layout']}"},
-        {
-            "field": "outputs",
-            "value": f"latent {m['outputs']['latent_dim']}, motif head {m['outputs']['motif_head']['kind']}",
-        },
+        {"field": "outputs", "value": _outputs_line(m["outputs"])},
         {"field": "hw_arch", "value": m["hw_arch"]},
         {"field": "HEF", "value": m["hef_status"]},
     ]

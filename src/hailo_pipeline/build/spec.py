@@ -4,6 +4,8 @@ Keys beyond name, version, source, input and normalization are optional; their d
 
   outputs:     {latent_dim: 64}                          EdgeInfer requires 64
   motif_head:  {kind: prototypes, count: 12, seed: 0}    k-means prototypes over calibration latents
+               (outputs and motif_head belong to latent models: tcn_encoder, an imported ONNX; a conv2d_fsq
+               model defines its own outputs, the FSQ values its checkpoint's classifier reads: see build/heads.py)
   calibration: {source: synthetic, windows: 1024, seed: 0, min_windows: 1024}
   hw_arch:     hailo8
   require_hef: false                                     true: a build without a compiled HEF fails
@@ -28,7 +30,7 @@ from typing import Any
 import yaml
 
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.model.architectures import ARCHITECTURES
+from hailo_pipeline.model.architectures import ARCHITECTURES, OUTPUT_KIND
 
 IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz", "mx", "my", "mz")
 HW_ARCHS = ("hailo8", "hailo8l")
@@ -118,6 +120,11 @@ class ModelSpec:
     gates: Gates = field(default_factory=Gates)
     dfc: DfcSpec = field(default_factory=DfcSpec)
 
+    @property
+    def output_kind(self) -> str:
+        """latent or fsq_classifier (build/heads.py): fixed by the architecture."""
+        return OUTPUT_KIND.get(self.source.arch or "", "latent")
+
     def canonical_json(self) -> str:
         """What the spec means, independent of YAML formatting: one input of the build id."""
         data = dataclasses.asdict(self)
@@ -203,6 +210,13 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
     if any(s <= 0 for s in std):
         raise PipelineError(f"{where}: normalization.std must be positive, got {list(std)}")
 
+    if src.get("arch") and OUTPUT_KIND[src["arch"]] != "latent":
+        given = [key for key in ("outputs", "motif_head") if key in raw]
+        if given:
+            raise PipelineError(
+                f"{where}: source.arch {src['arch']} defines its own outputs (the FSQ values, rounded and classified on the "
+                f"host by its checkpoint's classifier); remove {' and '.join(given)} from the spec"
+            )
     outputs = Outputs(**_section(raw, "outputs", Outputs, where))
     motif = MotifHeadSpec(**_section(raw, "motif_head", MotifHeadSpec, where))
     if motif.kind not in MOTIF_HEAD_KINDS:

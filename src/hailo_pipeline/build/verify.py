@@ -6,17 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from hailo_pipeline.build import heads
 from hailo_pipeline.build import manifest as manifest_io
+from hailo_pipeline.build.golden import Golden, failures
 from hailo_pipeline.build.model_io import to_latents, to_model_input
-from hailo_pipeline.build.motif_head import PrototypeHead
 from hailo_pipeline.build.release import check_sums
 from hailo_pipeline.build.spec import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hef import parse_hef
 from hailo_pipeline.model.onnx_model import OnnxModel
-from hailo_pipeline.model.parity import compare
 
 REQUIRED_FILES = ("release.json", "model.onnx", "golden.npz", "report.html")
 
@@ -39,26 +37,19 @@ def verify(release_dir: Path) -> dict[str, Any]:
         if (info.hw_arch, info.sdk_version) != recorded:
             raise PipelineError(f"{release_dir}: model.hef is {info.hw_arch} / DFC {info.sdk_version}, the manifest says {recorded}")
 
-    try:
-        with np.load(release_dir / "golden.npz", allow_pickle=False) as golden:
-            windows, latent, scores = golden["windows"], golden["latent"], golden["motif_scores"]
-    except (KeyError, ValueError) as exc:
-        raise PipelineError(f"{release_dir}/golden.npz is unreadable or incomplete: {exc}") from None
+    head = heads.from_manifest(manifest["outputs"])
+    golden = Golden.read(release_dir, head)
     norm = Normalization(mean=tuple(manifest["normalization"]["mean"]), std=tuple(manifest["normalization"]["std"]))
-    got = to_latents(OnnxModel(release_dir / "model.onnx").run(to_model_input(windows, norm)))
-    latent_parity = compare(latent, got)
-    score_parity = compare(scores, PrototypeHead.from_manifest(manifest["outputs"]["motif_head"]).scores(got))
-    tol = manifest["golden"]
-    for label, parity in (("latent", latent_parity), ("motif_scores", score_parity)):
-        if parity.cosine_min < tol["cosine_min"] or parity.max_abs > tol["max_abs"]:
-            raise PipelineError(
-                f"{release_dir}: golden {label} do not reproduce on onnxruntime: worst cosine {parity.cosine_min:.6f} "
-                f"(needs >= {tol['cosine_min']}), max abs error {parity.max_abs:.3g} (needs <= {tol['max_abs']})"
-            )
+    got = to_latents(OnnxModel(release_dir / "model.onnx").run(to_model_input(golden.windows, norm)))
+    parities = {head.device_output: golden.device_parity(got), **golden.host_parity(head)}
+    problems = failures(parities, manifest["golden"])
+    if problems:
+        raise PipelineError(f"{release_dir}: golden vectors do not reproduce on onnxruntime: {'; '.join(problems)}")
     return {
         "release": manifest["release"],
         "files": len(sums),
         "backend": "onnxruntime",
-        "golden": {"latent": latent_parity.as_dict(), "motif_scores": score_parity.as_dict()},
+        "golden": {name: p.as_dict() for name, p in parities.items()},
+        "device_output": head.device_output,
         "hef_status": manifest["hef_status"],
     }

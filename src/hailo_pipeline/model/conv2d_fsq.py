@@ -15,9 +15,12 @@ classifier.{0,2}.{weight,bias}.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from hailo_pipeline.errors import PipelineError
@@ -36,6 +39,7 @@ class Conv2dFsq(nn.Module):
 
     def __init__(self, levels: tuple[int, ...] = FSQ_LEVELS, classes: int = 10, hidden: int = 256) -> None:
         super().__init__()
+        self.levels = tuple(levels)
         layers: list[nn.Module] = []
         for i in range(3):
             layers += [nn.Conv2d(_WIDTHS[i], _WIDTHS[i + 1], (1, 5), padding=(0, 2)), nn.BatchNorm2d(_WIDTHS[i + 1])]
@@ -65,6 +69,19 @@ class Conv2dFsq(nn.Module):
         """What runs after the accelerator: quantize to FSQ codes and classify -> logits (N, classes)."""
         codes = torch.round(bounded.flatten(1)) / self.half_width
         return self.classifier(codes)
+
+    def host_tail_weights(self) -> HostTail:
+        linear = [m for m in self.classifier if isinstance(m, nn.Linear)]
+        layers = tuple((m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linear)
+        return HostTail(self.levels, layers)
+
+
+@dataclass(frozen=True)
+class HostTail:
+    """What the host needs of the model to run `host_tail` without torch: the FSQ levels and the classifier."""
+
+    levels: tuple[int, ...]
+    layers: tuple[tuple[NDArray[np.float32], NDArray[np.float32]], ...]
 
 
 _ENCODER_KEYS = {"conv1": "0", "bn1": "1", "conv2": "3", "bn2": "4", "conv3": "6", "bn3": "7"}

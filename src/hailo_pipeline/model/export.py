@@ -13,7 +13,7 @@ import torch
 
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.architectures import INPUT_HEIGHT
-from hailo_pipeline.model.conv2d_fsq import Conv2dFsq, load_conv2d_fsq
+from hailo_pipeline.model.conv2d_fsq import Conv2dFsq, HostTail, load_conv2d_fsq
 from hailo_pipeline.model.onnx_fold import finalize
 from hailo_pipeline.model.onnx_model import OnnxModel
 from hailo_pipeline.model.parity import Parity, compare
@@ -26,9 +26,19 @@ PARITY_WINDOWS = 8
 
 
 @dataclass(frozen=True)
+class TailReference:
+    """A host tail's weights and what PyTorch computes with them, so the build can prove its numpy copy."""
+
+    tail: HostTail
+    device: np.ndarray  # (N, D) device outputs on the parity windows
+    probabilities: np.ndarray  # (N, classes): softmax(host_tail(device)) in PyTorch
+
+
+@dataclass(frozen=True)
 class Export:
     onnx: bytes
     parity: Parity  # PyTorch vs ONNX Runtime on fixed windows
+    host_tail: TailReference | None = None  # architectures whose answers the host finishes (conv2d_fsq)
 
 
 def load_model(arch: str, checkpoint: Path) -> TcnEncoder | Conv2dFsq:
@@ -66,4 +76,9 @@ def export_onnx(arch: str, checkpoint: Path, window: int, channels: int = 9) -> 
     with torch.no_grad():
         expected = np.stack([model(torch.from_numpy(w[None]))[0].numpy() for w in windows])
     actual = OnnxModel(onnx_bytes).run(windows)
-    return Export(onnx=onnx_bytes, parity=compare(expected, actual))
+    tail = None
+    if isinstance(model, Conv2dFsq):
+        with torch.no_grad():
+            probabilities = torch.softmax(model.host_tail(torch.from_numpy(expected)), dim=1).numpy()
+        tail = TailReference(model.host_tail_weights(), expected.reshape(len(expected), -1), probabilities)
+    return Export(onnx=onnx_bytes, parity=compare(expected, actual), host_tail=tail)

@@ -47,6 +47,7 @@ def switch(release_dir: Path, port: int) -> dict[str, Any]:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         doc = json.loads(exc.read() or b"{}")
-        raise PipelineError(f"the sidecar still serves {doc.get('serving')!r}: {doc.get('detail', exc)}") from None
+        serving = ", ".join(f"{name} {state['active']}" for name, state in (doc.get("serving") or {}).items()) or "nothing"
+        raise PipelineError(f"the sidecar still serves {serving}: {doc.get('detail', exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise PipelineError(f"no sidecar control listener at {url} ({exc}); is the sidecar running here?") from None

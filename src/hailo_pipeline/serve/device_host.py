@@ -1,16 +1,17 @@
 """The event loop's side of the device process: loads, windows in flight, admission, restarts.
 
 Admission is decided here, before a request's body is read: a window is admitted only while fewer than
-QUEUE_LIMIT wait and its answer is expected within ANSWER_DEADLINE_MS. Expected: the windows ahead at the
-device's measured pace, plus what recent answers took beyond that same estimate (the event loop's turns,
+QUEUE_LIMIT wait and its answer is expected within ANSWER_DEADLINE_MS. Expected: the windows ahead, each at
+its model's measured pace on the device (the models of one sidecar share it), and this one at its own, plus
+what recent answers took beyond that same estimate (the event loop's turns,
 the handler, the pipe; measured by the AdmissionGate on each answer sent), plus the loop's turns before
 admission (loop_watch.py). An answer later than EdgeInfer's 45 ms read timeout is a stub anyway, and work
 spent on it is taken from requests that could still be answered, so refusing it at once (503 +
 Retry-After) keeps goodput at capacity under any overload. While less than one of the loop's turns of work
 waits, the lateness is not counted: the loop refills the queue once a turn, so a shorter queue leaves the
 device idle. A window that finds the device idle is always admitted: a device slower than the deadline still
-answers one at a time, and its pace (the median of its last windows, so one stalled window does not count)
-is measured again. The device process works windows in arrival order.
+answers one at a time, and its model's pace (the median of its last windows, so one stalled window does not
+count) is measured again. The device process works windows in arrival order.
 
 When the device process dies, every window in flight fails at once, and a new process is forked with the
 releases the old one held.
@@ -36,12 +37,11 @@ from numpy.typing import NDArray
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve import device_process, wire
 from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine
-from hailo_pipeline.serve.engine import LATENT_DIM
 from hailo_pipeline.serve.loop_watch import TURNS_BEFORE_ADMISSION
 from hailo_pipeline.serve.wire import Kind
 
 log = logging.getLogger("hailo_pipeline.serve.device_host")
-PACE_WINDOWS = 31  # the device's pace is the median of its last this many windows
+PACE_WINDOWS = 31  # a model's pace is the median of its last this many windows
 LATE_ANSWERS = 100  # the answers whose lateness beyond the estimate counts
 # which of their latenesses: at 64 clients the median let answered p99 reach 44-48 ms; the 95th kept so few
 # windows waiting that the device idled (544 answers/s against 842); the 80th: 842/s, p99 41-42 ms
@@ -73,12 +73,38 @@ class Loaded:
     info: dict[str, Any]
     failure: str | None = None
 
+    @property
+    def name(self) -> str:
+        return str(self.info["name"])
+
+    @property
+    def answers(self) -> dict[str, slice]:
+        """Where each answer lies in the vector an ANSWER frame carries (heads.flat)."""
+        slices, start = {}, 0
+        for name, size, _ in self.info["answers"]:
+            slices[name], start = slice(start, start + size), start + size
+        return slices
+
+
+@dataclass
+class _Pace:
+    """A loaded model's seconds per window on the device: the median of its last PACE_WINDOWS."""
+
+    recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_WINDOWS))
+    seconds: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.recent_s.append(seconds)
+        self.seconds = statistics.median(self.recent_s)
+
 
 @dataclass
 class _Pending:
     future: asyncio.Future[Any]
     sent: float
     window: bool  # a window to run (else a load)
+    cost_s: float = 0.0  # its model's pace when it was sent: what it adds to the queued work
+    pace: _Pace | None = None
 
 
 @dataclass
@@ -87,11 +113,11 @@ class DeviceHost:
     deadline_s: float
     timeout_s: float
     opener: OpenEngine = device_process.open_engine
-    observe: Callable[[float], None] = lambda _: None
+    observe: Callable[[int, float], None] = lambda key, seconds: None  # an engine's backend time for one window
     loop_turn_s: Callable[[], float] = lambda: 0.0  # the event loop's longest recent turn (loop_watch.py)
     loaded: dict[int, Loaded] = field(default_factory=dict)
-    pace_s: float = 0.0  # measured seconds per window on the device; 0 until the first answer
-    recent_s: deque[float] = field(default_factory=lambda: deque(maxlen=PACE_WINDOWS))
+    paces: dict[int, _Pace] = field(default_factory=dict)  # by engine key; seeded with the warm-up's pace at load
+    queued_s: float = 0.0  # the device work waiting: each window in flight at its model's pace
     late_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATE_ANSWERS))  # answers' time beyond the estimate
     problem_since_exit: str | None = None
 
@@ -130,14 +156,16 @@ class DeviceHost:
         if pending is None:
             return
         self._windows -= pending.window
+        self.queued_s = self.queued_s - pending.cost_s if self._windows else 0.0  # at 0 exactly, whatever rounding gathered
+        if frame.kind is Kind.ANSWER:
+            values = np.frombuffer(frame.payload, np.float32)
+            if pending.pace is not None:
+                pending.pace.add(float(values[0]))
+            self.observe(frame.key, float(values[0]))
         if pending.future.done():
             return  # its caller gave up (timeout) before the answer came
         if frame.kind is Kind.ANSWER:
-            values = np.frombuffer(frame.payload, np.float32)
-            self.recent_s.append(float(values[0]))
-            self.pace_s = statistics.median(self.recent_s)
-            self.observe(float(values[0]))
-            pending.future.set_result((values[1 : 1 + LATENT_DIM], values[1 + LATENT_DIM :]))
+            pending.future.set_result(values[1:])
         elif frame.kind is Kind.FAILED:
             pending.future.set_exception(BackendError(frame.payload.decode()))
         elif frame.kind is Kind.LOADED:
@@ -159,7 +187,7 @@ class DeviceHost:
             if not pending.future.done():
                 pending.future.set_exception(BackendError(self.problem_since_exit))
         self._pending.clear()
-        self._windows = 0
+        self._windows, self.queued_s = 0, 0.0
         held = list(self.loaded.values())
         await self.start()
         for loaded in held:
@@ -191,8 +219,11 @@ class DeviceHost:
         self._jobs = (self._jobs + 1) % 2**32
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         window = kind is Kind.INFER
-        self._pending[self._jobs] = _Pending(future, time.perf_counter(), window)
+        pace = self.paces.get(key) if window else None
+        cost_s = pace.seconds if pace is not None else 0.0
+        self._pending[self._jobs] = _Pending(future, time.perf_counter(), window, cost_s, pace)
         self._windows += window
+        self.queued_s += cost_s
         self._write(wire.encode(kind, self._jobs, key, payload))
         return future
 
@@ -205,36 +236,43 @@ class DeviceHost:
         description = await self._send_load(self._keys, request)
         loaded = Loaded(self._keys, request, str(description["release"]), int(description["window"]), description)
         self.loaded[loaded.key] = loaded
-        if not self.recent_s:  # no answer yet: the warm-up's pace, so the first burst is not admitted blind
-            self.recent_s.append(float(description["warmup_s_per_window"]))
-            self.pace_s = self.recent_s[0]
+        self.paces[loaded.key] = _Pace()  # no answer yet: the warm-up's pace, so the first burst is not admitted blind
+        self.paces[loaded.key].add(float(description["warmup_s_per_window"]))
         return loaded
 
     def unload(self, key: int) -> None:
+        self.paces.pop(key, None)
         if self.loaded.pop(key, None) is not None:
             self._write(wire.encode(Kind.UNLOAD, 0, key))
 
     # --- windows ------------------------------------------------------------------------------
-    def refusal(self) -> str | None:
-        """Why one more window cannot be admitted now, or None."""
+    def refusal(self, key: int) -> str | None:
+        """Why one more window for the engine `key` cannot be admitted now, or None."""
         waiting = self._windows
         if waiting >= self.queue_limit:
             return f"{waiting} requests already wait for the device (QUEUE_LIMIT={self.queue_limit})"
         turn_s = self.loop_turn_s()
         # less than a turn of work waits: the device would idle before the loop's next turn refills it, so only the
         # queue and the turns before admission count, not the lateness recent answers had
-        topping_up = waiting * self.pace_s <= turn_s
+        topping_up = self.queued_s <= turn_s
         beyond_s = TURNS_BEFORE_ADMISSION * turn_s + (0.0 if topping_up else self._lateness_s)
-        if waiting and self.estimate_s() + beyond_s > self.deadline_s:
+        if waiting and self.estimate_s(key) + beyond_s > self.deadline_s:
             return (
-                f"{waiting} requests wait at {self.pace_s * 1000:.2f} ms each: one more would be answered after "
-                f"ANSWER_DEADLINE_MS={self.deadline_s * 1000:.0f}" + (f" ({beyond_s * 1000:.1f} ms beyond the queue)" if beyond_s else "")
+                f"{waiting} requests wait with {self.queued_s * 1000:.1f} ms of device work: one more at {self.pace_s(key) * 1000:.2f} ms "
+                f"would be answered after ANSWER_DEADLINE_MS={self.deadline_s * 1000:.0f}"
+                + (f" ({beyond_s * 1000:.1f} ms beyond the queue)" if beyond_s else "")
             )
         return None
 
-    def estimate_s(self) -> float:
-        """How long a window admitted now waits for its answer, from the queue ahead and the pace alone."""
-        return (self._windows + 1) * self.pace_s
+    def pace_s(self, key: int) -> float:
+        """The engine `key`'s measured seconds per window (0 for one not loaded)."""
+        pace = self.paces.get(key)
+        return pace.seconds if pace is not None else 0.0
+
+    def estimate_s(self, key: int) -> float:
+        """How long a window for the engine `key` admitted now waits for its answer, from the queue ahead and the
+        paces alone."""
+        return self.queued_s + self.pace_s(key)
 
     def answered(self, estimate_s: float, took_s: float) -> None:
         """An admitted window was answered took_s after admission, against estimate_s then."""
@@ -242,11 +280,12 @@ class DeviceHost:
         ordered = sorted(self.late_s)
         self._lateness_s = max(0.0, ordered[int(LATENESS_QUANTILE * (len(ordered) - 1))])
 
-    def submit(self, key: int, rows: NDArray[np.float32]) -> asyncio.Future[tuple[NDArray[np.float32], NDArray[np.float32]]]:
-        problem = self.refusal()
+    def submit(self, key: int, window: NDArray[np.float32]) -> asyncio.Future[NDArray[np.float32]]:
+        """Sends a raw window (H, T, 9) to the engine `key`; the future gets its answers' vector (Loaded.answers)."""
+        problem = self.refusal(key)
         if problem is not None:
             raise OverloadedError(problem)
-        return self._send(Kind.INFER, key, np.ascontiguousarray(rows, np.float32).tobytes())
+        return self._send(Kind.INFER, key, np.ascontiguousarray(window, np.float32).tobytes())
 
     def depth(self) -> int:
         return self._windows

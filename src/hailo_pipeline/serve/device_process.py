@@ -66,7 +66,7 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     """Opens, warms up and golden-checks a release; raises PipelineError saying why it cannot serve."""
     engine = opener(request)
     try:
-        resting = np.tile(engine.mean, (engine.window, 1))  # a window at the normalization mean
+        resting = np.broadcast_to(engine.mean, (engine.height, engine.window, len(engine.mean)))  # at the normalization mean
         started = time.perf_counter()
         for _ in range(WARMUP_RUNS):
             engine.infer(resting)
@@ -77,7 +77,15 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     except BaseException:
         engine.backend.close()
         raise
-    return engine, {**engine.info(), "window": engine.window, "golden": check.detail, "warmup_s_per_window": warmup_s}
+    answers = [[a.name, a.size, a.datatype] for a in engine.head.answers]
+    return engine, {
+        **engine.info(),
+        "window": engine.window,
+        "height": engine.height,
+        "answers": answers,
+        "golden": check.detail,
+        "warmup_s_per_window": warmup_s,
+    }
 
 
 class DeviceProcess:
@@ -105,10 +113,10 @@ class DeviceProcess:
         engine = self.engines.get(key)
         if engine is None:
             return self.send(Kind.FAILED, job, key, b"that release is not loaded in the device process")
-        rows = np.frombuffer(payload, np.float32).reshape(engine.window, -1)
+        window = np.frombuffer(payload, np.float32).reshape(engine.height, engine.window, -1)
         started = time.perf_counter()
         try:
-            latent, scores = engine.infer(rows)
+            answers = engine.infer(window)
         except Exception as exc:
             self.failures[key] = f"{type(exc).__name__}: {exc}"
             self.send(Kind.HEALTH, 0, key, self.failures[key].encode())
@@ -116,7 +124,7 @@ class DeviceProcess:
         seconds = np.float32(time.perf_counter() - started)
         if self.failures.pop(key, None) is not None:
             self.send(Kind.HEALTH, 0, key)
-        self.send(Kind.ANSWER, job, key, np.concatenate([[seconds], latent, scores]).astype(np.float32).tobytes())
+        self.send(Kind.ANSWER, job, key, np.concatenate([[seconds], answers]).astype(np.float32).tobytes())
 
     def probe_failing(self) -> None:
         for key in list(self.failures):

@@ -1,5 +1,6 @@
-"""A release bundle made ready to answer: checked bundle, chosen backend, host-side normalization,
-motif head, and the golden vectors that must reproduce before anything is served."""
+"""A release bundle made ready to answer: checked bundle, chosen backend, host-side normalization, the host
+tail (motif head or FSQ classifier: build/heads.py), and the golden vectors that must reproduce before anything
+is served."""
 
 from __future__ import annotations
 
@@ -10,32 +11,37 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hailo_pipeline.build import heads
 from hailo_pipeline.build import manifest as manifest_io
-from hailo_pipeline.build.motif_head import PrototypeHead
+from hailo_pipeline.build.golden import Golden, failures
 from hailo_pipeline.build.release import check_sums
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.model.parity import Parity, compare
+from hailo_pipeline.model.parity import Parity
 from hailo_pipeline.serve.backends import Backend, Choice, DeviceAccess, choose, open_backend
 
 LATENT_DIM, MOTIFS = 64, 12  # what EdgeInfer accepts, and nothing else
 
 
-def _edgeinfer_contract(manifest: dict[str, Any]) -> None:
+def edgeinfer_misfit(manifest: dict[str, Any]) -> str | None:
+    """Why a bundle cannot answer EdgeInfer's POST /infer (one 9-channel stream -> 64 latent values, 12 motif
+    scores), or None."""
+    outputs = manifest["outputs"]
+    if outputs.get("kind", "latent") != "latent":
+        return f"its outputs are {outputs['kind']} (EdgeInfer reads 64 latent values and 12 motif scores)"
     problems = []
     if manifest["input"]["height"] != 1:
         problems.append(f"input height {manifest['input']['height']} (EdgeInfer sends one 9-channel stream)")
-    if manifest["outputs"]["latent_dim"] != LATENT_DIM:
-        problems.append(f"latent_dim {manifest['outputs']['latent_dim']} (EdgeInfer needs {LATENT_DIM})")
-    if manifest["outputs"]["motif_head"].get("count") != MOTIFS:
-        problems.append(f"{manifest['outputs']['motif_head'].get('count')} motifs (EdgeInfer needs {MOTIFS})")
-    if problems:
-        raise PipelineError(f"release {manifest['release']} cannot serve EdgeInfer: {'; '.join(problems)}")
+    if outputs["latent_dim"] != LATENT_DIM:
+        problems.append(f"latent_dim {outputs['latent_dim']} (EdgeInfer needs {LATENT_DIM})")
+    if outputs["motif_head"].get("count") != MOTIFS:
+        problems.append(f"{outputs['motif_head'].get('count')} motifs (EdgeInfer needs {MOTIFS})")
+    return "; ".join(problems) or None
 
 
 @dataclass(frozen=True)
 class GoldenCheck:
     passed: bool
-    latent: Parity
+    device: Parity
     threshold: float
     detail: str
 
@@ -44,40 +50,47 @@ class Engine:
     def __init__(self, release_dir: Path, manifest: dict[str, Any], backend: Backend, choice: Choice) -> None:
         self.release_dir, self.manifest, self.backend, self.choice = release_dir, manifest, backend, choice
         self.release = str(manifest["release"])
+        self.name = str(manifest["name"])
         self.window = int(manifest["input"]["window"])
+        self.height = int(manifest["input"]["height"])
         self.on_chip = backend.name == "hailo" and bool((manifest["hef"] or {}).get("normalization_on_chip"))
         self.mean = np.asarray(manifest["normalization"]["mean"], np.float32)
         self.std = np.asarray(manifest["normalization"]["std"], np.float32)
-        self.head = PrototypeHead.from_manifest(manifest["outputs"]["motif_head"])
+        self.head = heads.from_manifest(manifest["outputs"])
 
-    def infer(self, rows: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """(window, 9) raw rows -> (latent, motif scores)."""
-        x = rows if self.on_chip else (rows - self.mean) / self.std
-        latent = self.backend.run(x[None].astype(np.float32))
-        return latent, self.head.scores(latent[None])[0]
+    def device_output(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
+        """(H, T, 9) raw rows -> the backend's output, flattened."""
+        x = window if self.on_chip else (window - self.mean) / self.std
+        return self.backend.run(x.astype(np.float32))
+
+    def infer(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
+        """(H, T, 9) raw rows -> every answer of the head, as one flat vector in its order (heads.flat)."""
+        return heads.flat(self.head.outputs(self.device_output(window)[None]), self.head)
 
     def golden_check(self) -> GoldenCheck:
-        """FP32 goldens reproduce to the bundle's tolerance on ONNX Runtime, and to the quantization gate's
-        cosine on the accelerator (a quantized device never matches FP32 to 1e-3)."""
-        with np.load(self.release_dir / "golden.npz", allow_pickle=False) as golden:
-            windows, expected = golden["windows"], golden["latent"]
-        got = np.stack([self.infer(w[0])[0] for w in windows])
-        parity = compare(expected, got)
+        """The golden device outputs reproduce to the bundle's tolerance on ONNX Runtime, and to the quantization
+        gate's cosine on the accelerator (a quantized device never matches FP32 to 1e-3); the host tail reproduces
+        the golden answers from the golden device outputs (golden.py)."""
+        golden = Golden.read(self.release_dir, self.head)
+        device = golden.device_parity(np.stack([self.device_output(w) for w in golden.windows]))
+        tolerance = self.manifest["golden"]
         if self.backend.name == "hailo":
             threshold = float(self.manifest["gates"].get("quantized", {}).get("threshold", 0.98))
-            passed = parity.cosine_min >= threshold
+            passed = device.cosine_min >= threshold
         else:
-            threshold = float(self.manifest["golden"]["cosine_min"])
-            passed = parity.cosine_min >= threshold and parity.max_abs <= float(self.manifest["golden"]["max_abs"])
+            threshold = float(tolerance["cosine_min"])
+            passed = device.cosine_min >= threshold and device.max_abs <= float(tolerance["max_abs"])
+        host = failures(golden.host_parity(self.head), tolerance)
         detail = (
-            f"golden vectors on {self.backend.name}: worst cosine {parity.cosine_min:.6f} (needs >= {threshold}), "
-            f"max abs {parity.max_abs:.3g}"
-        )
-        return GoldenCheck(passed, parity, threshold, detail)
+            f"golden vectors on {self.backend.name}: worst {self.head.device_output} cosine {device.cosine_min:.6f} "
+            f"(needs >= {threshold}), max abs {device.max_abs:.3g}"
+        ) + (f"; host tail does not reproduce them: {'; '.join(host)}" if host else "")
+        return GoldenCheck(passed and not host, device, threshold, detail)
 
     def info(self) -> dict[str, Any]:
         hef = self.manifest["hef"] or {}
         return {
+            "name": self.name,
             "release": self.release,
             "backend": self.backend.name,
             "backend_reason": self.choice.reason,
@@ -86,11 +99,10 @@ class Engine:
 
 
 def load_engine(release_dir: Path, requested: str, access: DeviceAccess, threads: int, timeout_ms: int) -> Engine:
-    """Checks the bundle (checksums, manifest, EdgeInfer's contract) and opens the backend."""
+    """Checks the bundle (checksums, manifest) and opens the backend."""
     if not release_dir.is_dir():
         raise PipelineError(f"release dir {release_dir} does not exist (HAILO_RELEASE_DIR)")
     check_sums(release_dir)
     manifest = manifest_io.read(release_dir)
-    _edgeinfer_contract(manifest)
     choice = choose(requested, manifest["hef"] is not None, access)
     return Engine(release_dir, manifest, open_backend(choice, release_dir, threads, timeout_ms, access), choice)

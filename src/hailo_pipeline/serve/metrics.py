@@ -1,4 +1,6 @@
-"""The sidecar's Prometheus metrics, on a registry of its own (one per app)."""
+"""The sidecar's Prometheus metrics, on a registry of its own (one per app). Every series but the queue's
+carries the model it concerns (`model`: the manifest name; EdgeInfer's /infer and the Open Inference
+Protocol count alike, `route` tells them apart)."""
 
 from __future__ import annotations
 
@@ -14,20 +16,37 @@ class SidecarMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("hailo_sidecar_requests", "POST /infer requests by HTTP status", ["status"], registry=r)
+        self.requests = Counter(
+            "hailo_sidecar_requests", "inference requests by model, route and HTTP status", ["model", "route", "status"], registry=r
+        )
         self.latency = Histogram(
-            "hailo_sidecar_request_duration_seconds", "POST /infer time in the sidecar", buckets=LATENCY_BUCKETS, registry=r
+            "hailo_sidecar_request_duration_seconds",
+            "answered inference requests' time in the sidecar",
+            ["model", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.inference = Histogram(
-            "hailo_sidecar_inference_duration_seconds", "backend time per window", buckets=LATENCY_BUCKETS, registry=r
+            "hailo_sidecar_inference_duration_seconds", "backend time per window", ["model"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.queue_depth = Gauge("hailo_sidecar_queue_depth", "requests waiting for the device", registry=r)
-        self.rejects = Counter("hailo_sidecar_rejects", "refused requests by reason", ["reason"], registry=r)
-        self.padded = Counter("hailo_sidecar_padded_windows", "windows shorter than the model's, padded", registry=r)
+        self.rejects = Counter("hailo_sidecar_rejects", "refused requests by model and reason", ["model", "reason"], registry=r)
+        self.padded = Counter("hailo_sidecar_padded_windows", "windows shorter than the model's, padded", ["model"], registry=r)
         self.ready = Gauge("hailo_sidecar_ready", "1 when /healthz answers 200", registry=r)
         self.model_info = Gauge(
-            "hailo_sidecar_model_info", "the release being served", ["release", "backend", "hef_sdk_version", "hailort_version"], registry=r
+            "hailo_sidecar_model_info",
+            "the release each model serves",
+            ["model", "release", "backend", "hef_sdk_version", "hailort_version"],
+            registry=r,
         )
+        self._info_labels: dict[str, tuple[str, ...]] = {}
+
+    def serving(self, model: str, *labels: str) -> None:
+        """hailo_sidecar_model_info: `model` now serves the release `labels` describe (its earlier series goes)."""
+        if model in self._info_labels:
+            self.model_info.remove(model, *self._info_labels[model])
+        self._info_labels[model] = labels
+        self.model_info.labels(model, *labels).set(1)
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)

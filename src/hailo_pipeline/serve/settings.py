@@ -1,6 +1,10 @@
 """The sidecar's settings: environment variables (the container), overridden by `serve` flags.
 
-HAILO_RELEASE_DIR      release bundle to serve                    /models/current
+HAILO_RELEASE_DIR      release bundle(s) to serve, ':'-separated  /models/current
+                       (each is a model, named by its manifest's
+                       name: issue #17)
+EDGEINFER_MODEL        the model POST /infer answers with         the first listed that fits
+                                                                  EdgeInfer (64 latent, 12 motifs)
 SIDECAR_HOST/PORT      listen address                             0.0.0.0:9000
 HAILO_BACKEND          auto | hailo | onnxruntime                 auto
 HAILO_DEVICE           accelerator device node                    /dev/hailo0
@@ -36,7 +40,8 @@ SHORT_WINDOW_POLICIES = ("repeat_first", "reject")
 
 @dataclass(frozen=True)
 class SidecarConfig:
-    release_dir: Path = Path("/models/current")
+    release_dirs: tuple[Path, ...] = (Path("/models/current"),)
+    edgeinfer_model: str = ""  # "": the first of release_dirs whose bundle fits EdgeInfer
     host: str = "0.0.0.0"  # the container exposes it to EdgeInfer's network only
     port: int = 9000
     backend: str = "auto"
@@ -59,13 +64,18 @@ class SidecarConfig:
         for name in ("port", "queue_limit", "answer_deadline_ms", "infer_timeout_ms", "control_port", "ort_threads", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if not self.release_dirs:
+            raise PipelineError("no release bundle to serve: set HAILO_RELEASE_DIR (':'-separated for several models)")
+        if len(set(self.release_dirs)) != len(self.release_dirs):
+            raise PipelineError(f"HAILO_RELEASE_DIR lists a bundle twice: {':'.join(map(str, self.release_dirs))}")
         if self.port == self.control_port:
             raise PipelineError(f"SIDECAR_PORT and CONTROL_PORT must differ, both are {self.port}")
         return self
 
 
 _ENV = {
-    "release_dir": "HAILO_RELEASE_DIR",
+    "release_dirs": "HAILO_RELEASE_DIR",
+    "edgeinfer_model": "EDGEINFER_MODEL",
     "host": "SIDECAR_HOST",
     "port": "SIDECAR_PORT",
     "backend": "HAILO_BACKEND",
@@ -101,7 +111,10 @@ def from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> SidecarCo
             continue
         kind = type(getattr(SidecarConfig(), f.name))
         try:
-            values[f.name] = _flag(raw) if kind is bool else kind(raw)
+            if kind is tuple:
+                values[f.name] = tuple(Path(part) for part in raw.split(":") if part)
+            else:
+                values[f.name] = _flag(raw) if kind is bool else kind(raw)
         except ValueError:
             raise PipelineError(f"{_ENV[f.name]}={raw!r} is not a valid {'true/false' if kind is bool else kind.__name__}") from None
     config = replace(SidecarConfig(), **values)

@@ -23,7 +23,7 @@ class Kind(enum.IntEnum):
     # device process -> event loop
     LOADED = 10  # payload: JSON engine description
     LOAD_FAILED = 11  # payload: JSON {reason, device_full}
-    ANSWER = 12  # payload: float32 [seconds, latent..., scores...]
+    ANSWER = 12  # payload: float32 [seconds, answers...] (the engine's head's answers, in its order)
     FAILED = 13  # payload: UTF-8 reason
     HEALTH = 14  # payload: UTF-8 failure, empty when the engine recovered
 

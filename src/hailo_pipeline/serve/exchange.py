@@ -1,0 +1,42 @@
+"""What the sidecar's inference routes share: the request body within its limit, JSON answers, and the
+counting of refused requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from hailo_pipeline.serve.metrics import SidecarMetrics
+from hailo_pipeline.serve.request_parser import RequestError
+
+
+def json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, headers, media_type="application/json")
+
+
+def is_json(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == "application/json"
+
+
+def count_refusal(metrics: SidecarMetrics, model: str, route: str, status: int, kind: str) -> None:
+    metrics.rejects.labels(model, kind).inc()
+    metrics.requests.labels(model, route, str(status)).inc()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused (413) once it is larger than MAX_BODY_BYTES: by its Content-Length before reading, or
+    while reading a chunked one."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        if int(declared) > max_bytes:
+            raise RequestError(413, "body_too_large", f"body of {declared} bytes exceeds MAX_BODY_BYTES={max_bytes}")
+        return await request.body()
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > max_bytes:
+            raise RequestError(413, "body_too_large", f"body exceeds MAX_BODY_BYTES={max_bytes}")
+    return bytes(chunks)

@@ -1,0 +1,250 @@
+"""The models one sidecar serves (issue #17): one device process, one device, one worker on it; each bundle
+is a model named by its manifest's `name`, and each model has its own serving release and the one kept
+beside it for an instant switch back. EdgeInfer's POST /infer is bound to one of them: EDGEINFER_MODEL, or
+the first listed whose bundle fits EdgeInfer.
+
+A release switch names a bundle; the model it replaces is the one of the bundle's name. It loads beside the
+serving releases in the device process, golden-checks there while the old keeps answering, then moves that
+model to it in one assignment on the event loop. The release it replaced stays loaded, so switching back (a
+rollback) is instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hailo_pipeline.build import manifest as manifest_io
+from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.serve.backends import DeviceAccess
+from hailo_pipeline.serve.device_host import DeviceHost, Loaded, LoadError
+from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
+from hailo_pipeline.serve.engine import edgeinfer_misfit
+from hailo_pipeline.serve.loop_watch import LoopWatch
+from hailo_pipeline.serve.metrics import SidecarMetrics
+from hailo_pipeline.serve.settings import SidecarConfig
+
+log = logging.getLogger("hailo_pipeline.serve.models")
+
+
+@dataclass
+class Model:
+    """One served model: the release it answers with, the one kept loaded beside it, and why it is not ready."""
+
+    name: str
+    release_dir: Path  # the bundle it was configured with
+    manifest: dict[str, Any] | None = None  # of the active release
+    active: Loaded | None = None
+    previous: Loaded | None = None
+    not_ready: str = "loading the release"
+    switching: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _read_name(release_dir: Path) -> tuple[str, dict[str, Any] | None, str]:
+    """A configured bundle's model name, manifest, and why it cannot be read ("" when it can)."""
+    try:
+        manifest = manifest_io.read(release_dir)
+    except PipelineError as exc:
+        return release_dir.name, None, str(exc)
+    return str(manifest["name"]), manifest, ""
+
+
+class Sidecar:
+    """What the app holds between requests: the device process, the models, health and metrics."""
+
+    def __init__(self, config: SidecarConfig, opener: OpenEngine = open_engine) -> None:
+        self.config = config
+        self.metrics = SidecarMetrics()
+        self.loop_watch = LoopWatch()
+        self.host = DeviceHost(
+            config.queue_limit,
+            config.answer_deadline_ms / 1000,
+            config.infer_timeout_ms / 1000,
+            opener,
+            self._observe,
+            self.loop_watch.turn_s,
+        )
+        self.models: dict[str, Model] = {}
+        for release_dir in config.release_dirs:
+            name, manifest, problem = _read_name(release_dir)
+            if name in self.models:
+                raise PipelineError(
+                    f"{self.models[name].release_dir} and {release_dir} are both model {name!r}: each served model needs a name of its own"
+                )
+            self.models[name] = Model(name, release_dir, manifest, not_ready=problem or "loading the release")
+        self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding()
+
+    def _observe(self, key: int, seconds: float) -> None:
+        loaded = self.host.loaded.get(key)
+        if loaded is not None:
+            self.metrics.inference.labels(loaded.name).observe(seconds)
+
+    def _edgeinfer_binding(self) -> tuple[Model | None, str]:
+        """The model POST /infer answers with, or None and why there is none."""
+        named = self.config.edgeinfer_model
+        if named:
+            if named not in self.models:
+                return None, f"EDGEINFER_MODEL={named} is none of the served models ({', '.join(self.models)})"
+            manifest = self.models[named].manifest
+            misfit = edgeinfer_misfit(manifest) if manifest is not None else None
+            return (None, f"EDGEINFER_MODEL={named} cannot serve EdgeInfer: {misfit}") if misfit else (self.models[named], "")
+        misfits = []
+        for model in self.models.values():
+            if model.manifest is None:
+                misfits.append(f"{model.name}: {model.not_ready}")
+                continue
+            misfit = edgeinfer_misfit(model.manifest)
+            if misfit is None:
+                return model, ""
+            misfits.append(f"{model.name}: {misfit}")
+        return None, f"no served model fits EdgeInfer ({'; '.join(misfits)})"
+
+    def _request(self, release_dir: Path) -> LoadRequest:
+        c = self.config
+        access = DeviceAccess(c.device, c.multi_process_service)
+        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms)
+
+    async def start(self) -> None:
+        self._watching = asyncio.create_task(self.loop_watch.run())
+        await self.host.start()
+        self.metrics.track_queue(self.host.depth)
+        for model in self.models.values():
+            if model.manifest is None:
+                log.error("%s not ready: %s", model.name, model.not_ready)
+                continue
+            try:
+                loaded = await self.host.load(self._request(model.release_dir))
+            except PipelineError as exc:
+                model.not_ready = str(exc)
+                log.error("%s not ready: %s", model.name, exc)
+                continue
+            self._activate(model, loaded)
+        gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
+
+    async def stop(self) -> None:
+        self._watching.cancel()
+        await self.host.stop()
+
+    def _activate(self, model: Model, loaded: Loaded) -> None:
+        """`model` moves to `loaded`; the release it replaces becomes the one kept beside it."""
+        replaced, kept = model.active, model.previous
+        if kept is not None and kept is not loaded and kept is not replaced:
+            self.host.unload(kept.key)
+        model.active, model.previous = loaded, replaced if replaced is not loaded else kept
+        model.manifest, model.not_ready = manifest_io.read(loaded.request.release_dir), ""
+        info = loaded.info
+        versions = info["versions"]
+        self.metrics.serving(model.name, info["release"], info["backend"], str(versions.get("hef_sdk")), str(versions.get("hailort")))
+        log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], info["golden"])
+
+    def _others(self, model: Model) -> list[Model]:
+        return [m for m in self.models.values() if m is not model]
+
+    async def _load_beside(self, model: Model, request: LoadRequest) -> tuple[Loaded, float | None]:
+        """Loads a release beside the serving ones. When the device cannot hold another network group, the kept
+        releases are unloaded first (this model's, then the others'); when it still cannot, this model's serving
+        one is (a quick switch: the gap, in seconds, is returned and 503 not_ready answers meanwhile)."""
+        try:
+            return await self.host.load(request), None
+        except LoadError as exc:
+            if not exc.device_full:
+                raise
+        for holder in [model, *self._others(model)]:
+            if holder.previous is None:
+                continue
+            self.host.unload(holder.previous.key)
+            holder.previous = None
+            try:
+                return await self.host.load(request), None
+            except LoadError as exc:
+                if not exc.device_full:
+                    raise
+        serving = model.active
+        assert serving is not None
+        gap_started = time.perf_counter()
+        model.active, model.not_ready = None, f"switching to {request.release_dir.name}: the device cannot hold both releases"
+        self.host.unload(serving.key)
+        try:
+            loaded = await self.host.load(request)
+        except PipelineError as failed:
+            try:
+                self._activate(model, await self.host.load(serving.request))
+            except PipelineError as again:
+                model.not_ready = f"{request.release_dir.name} did not load ({failed}), nor did {serving.release} again ({again})"
+                raise PipelineError(model.not_ready) from failed
+            raise
+        return loaded, time.perf_counter() - gap_started
+
+    def _model_of(self, release_dir: Path) -> Model:
+        """The served model a bundle is a release of (its manifest's name); refuses a bundle that fits none."""
+        manifest = manifest_io.read(release_dir)
+        model = self.models.get(str(manifest["name"]))
+        if model is None:
+            raise PipelineError(
+                f"{manifest['release']} is model {manifest['name']!r}, which this sidecar does not serve (it serves "
+                f"{', '.join(self.models)}); add it to the sidecar's models, and the sidecar restarts with them"
+            )
+        if model is self.edgeinfer and (misfit := edgeinfer_misfit(manifest)):
+            raise PipelineError(f"{manifest['release']} cannot serve EdgeInfer's /infer as {model.name} does: {misfit}")
+        return model
+
+    async def switch(self, release_dir: Path) -> dict[str, Any]:
+        """Serves `release_dir` as its model, loaded beside the serving releases unless it is the one kept loaded. A
+        release that fails to load (checksums, contract, backend, golden vectors) leaves every model untouched."""
+        request = self._request(release_dir)
+        model = self._model_of(request.release_dir)
+        async with model.switching:
+            started = time.perf_counter()
+            was = model.active.release if model.active is not None else None
+            if model.active is not None and model.active.request.release_dir == request.release_dir:
+                previous = model.previous and model.previous.release
+                return {"model": model.name, "release": was, "previous": previous, "switched": False, "loaded": False}
+            gap: float | None = None
+            if model.previous is not None and model.previous.request.release_dir == request.release_dir:
+                target, loaded_now = model.previous, False
+            elif model.active is None:
+                target, loaded_now = await self.host.load(request), True
+            else:
+                (target, gap), loaded_now = await self._load_beside(model, request), True
+            self._activate(model, target)
+            return {
+                "model": model.name,
+                "release": target.release,
+                "previous": was,
+                "switched": True,
+                "loaded": loaded_now,
+                "seconds": round(time.perf_counter() - started, 3),
+                "gap_seconds": None if gap is None else round(gap, 3),
+            }
+
+    def model_state(self, model: Model) -> tuple[bool, str]:
+        """Whether `model` answers now, and why not."""
+        if model.active is None:
+            return False, model.not_ready or "not started"
+        problem = self.host.problem(model.active.key)
+        return problem is None, problem or "ready"
+
+    def health(self) -> tuple[bool, str]:
+        """Ready when every model is (and EdgeInfer has one); the reason names each one that is not."""
+        problems = [f"{m.name}: {reason}" for m in self.models.values() for ok, reason in [self.model_state(m)] if not ok]
+        if self.edgeinfer is None:
+            problems.append(f"/infer: {self.edgeinfer_problem}")
+        return not problems, "; ".join(problems) or "ready"
+
+    def state(self) -> dict[str, Any]:
+        edgeinfer = self.edgeinfer
+        return {
+            "active": edgeinfer and edgeinfer.active and edgeinfer.active.release,
+            "previous": edgeinfer and edgeinfer.previous and edgeinfer.previous.release,
+            "edgeinfer_model": edgeinfer and edgeinfer.name,
+            "models": {
+                m.name: {"active": m.active and m.active.release, "previous": m.previous and m.previous.release}
+                for m in self.models.values()
+            },
+            "loaded": sorted(str(loaded.request.release_dir) for loaded in self.host.loaded.values()),
+        }

@@ -1,0 +1,220 @@
+"""The Open Inference Protocol (KServe v2, as Triton, KServe, MLServer and Seldon speak it), REST/JSON, for
+every model the sidecar serves (issue #17):
+
+  GET  /v2/health/live                              200
+  GET  /v2/health/ready                             200 when every model is ready, else 400
+  GET  /v2/models/{name}[/versions/{v}]             name, versions (the release), platform, inputs, outputs
+  GET  /v2/models/{name}[/versions/{v}]/ready       200, else 400
+  POST /v2/models/{name}[/versions/{v}]/infer       {"inputs": [{"name", "shape", "datatype": "FP32", "data"}]}
+                                                    -> {"model_name", "model_version", "outputs": [...]}
+
+The protocol's health answers are status codes (200 true, 4xx false); a false one carries {"error": why}.
+The input is the raw window in the bundle's layout [1, H, T, 9] (H = 1 for the TCN, 2 for the FSQ model), in
+sensor units: the sidecar normalizes as /infer does. `data` is flat (row-major) or nested. A model's version
+is its serving release. Every refusal is the protocol's error object {"error": message}: 404 for an unknown
+model or version, 400 for a request that does not fit the model, 413 for a body too large, 503 only when the
+model is not ready, the device is overloaded or the backend failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from numpy.typing import NDArray
+
+from hailo_pipeline.serve.device_host import BackendError, Loaded, OverloadedError
+from hailo_pipeline.serve.exchange import count_refusal, is_json, json_response, read_body
+from hailo_pipeline.serve.models import Model, Sidecar
+from hailo_pipeline.serve.request_parser import RequestError
+
+ROUTE = "oip"
+PLATFORMS = {"hailo": "hailort_hef", "onnxruntime": "onnxruntime_onnx"}
+# A numpy dtype kind the protocol's numbers may arrive as (no bools, no strings: "1.5" is not an FP32)
+_NUMBER_KINDS = "iuf"
+_OUTPUT_DTYPES = {"FP32": float, "INT32": int, "INT64": int}
+
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+def infer_path_model(path: str) -> str | None:
+    """The model name in /v2/models/{name}[/versions/{v}]/infer, or None for any other path."""
+    parts = path.split("/")
+    if len(parts) in (5, 7) and parts[1] == "v2" and parts[2] == "models" and parts[-1] == "infer":
+        return parts[3] if len(parts) == 5 or parts[4] == "versions" else None
+    return None
+
+
+def metadata(model: Model, loaded: Loaded) -> dict[str, Any]:
+    manifest = model.manifest or {}
+    inp = manifest["input"]
+    return {
+        "name": model.name,
+        "versions": [loaded.release],
+        "platform": PLATFORMS[loaded.info["backend"]],
+        "inputs": [{"name": inp["name"], "datatype": "FP32", "shape": [1, inp["height"], inp["window"], len(inp["channels"])]}],
+        "outputs": [{"name": name, "datatype": datatype, "shape": [1, size]} for name, size, datatype in loaded.info["answers"]],
+    }
+
+
+def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.float32], list[str] | None, Any]:
+    """The request's one input as a raw (H, T, 9) window, the outputs asked for (None: all), and its id."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(400, "bad_json", f"body is not valid JSON: {exc}") from None
+    meta = metadata(model, loaded)["inputs"][0]
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or len(doc["inputs"]) != 1:
+        raise ProtocolError(
+            400, "bad_inputs", f'body must be {{"inputs": [one tensor]}}; model {model.name} takes {meta["name"]} {meta["shape"]} FP32'
+        )
+    tensor = doc["inputs"][0]
+    if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
+        raise ProtocolError(400, "bad_tensor", 'the input tensor needs "name", "shape", "datatype" and "data"')
+    if tensor["name"] != meta["name"]:
+        raise ProtocolError(400, "unknown_input", f"model {model.name} has no input {tensor['name']!r}; its input is {meta['name']!r}")
+    if tensor["datatype"] != "FP32":
+        raise ProtocolError(400, "bad_datatype", f"input {meta['name']} is FP32, not {tensor['datatype']!r}")
+    if tensor["shape"] != meta["shape"]:
+        raise ProtocolError(400, "bad_shape", f"input {meta['name']} has shape {meta['shape']} ([1, H, T, 9]), not {tensor['shape']}")
+    try:
+        data = np.asarray(tensor["data"])
+    except ValueError:
+        data = np.asarray(None)
+    if data.dtype.kind not in _NUMBER_KINDS:
+        raise ProtocolError(400, "not_numbers", f"input {meta['name']} data must be numbers, flat or nested to its shape")
+    expected = int(np.prod(meta["shape"]))
+    if data.size != expected or (data.ndim > 1 and list(data.shape) != meta["shape"]):
+        raise ProtocolError(
+            400,
+            "bad_data",
+            f"input {meta['name']} data has {data.size} values in shape {list(data.shape)}; {meta['shape']} needs {expected}",
+        )
+    with np.errstate(over="ignore"):
+        window = data.astype(np.float32).reshape(meta["shape"][1:])
+    if not np.isfinite(window).all():
+        raise ProtocolError(400, "not_finite", f"input {meta['name']} holds values that are not finite float32 numbers")
+    return window, _requested_outputs(doc, loaded), doc.get("id")
+
+
+def _requested_outputs(doc: dict[str, Any], loaded: Loaded) -> list[str] | None:
+    if "outputs" not in doc:
+        return None
+    names = [o.get("name") if isinstance(o, dict) else None for o in doc["outputs"]] if isinstance(doc["outputs"], list) else [None]
+    known = list(loaded.answers)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ProtocolError(400, "unknown_output", f"requested outputs {unknown} are not among the model's: {known}")
+    return [str(n) for n in names]
+
+
+def answer(model: Model, loaded: Loaded, values: NDArray[np.float32], requested: list[str] | None, request_id: Any) -> dict[str, Any]:
+    outputs = []
+    for name, size, datatype in loaded.info["answers"]:
+        if requested is None or name in requested:
+            data = values[loaded.answers[name]]
+            convert = _OUTPUT_DTYPES[datatype]
+            outputs.append({"name": name, "datatype": datatype, "shape": [1, size], "data": [convert(v) for v in data.tolist()]})
+    body: dict[str, Any] = {"model_name": model.name, "model_version": loaded.release, "outputs": outputs}
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+def routes(sidecar: Sidecar) -> APIRouter:
+    router = APIRouter(prefix="/v2", tags=["Open Inference Protocol"])
+    config, metrics = sidecar.config, sidecar.metrics
+    timeout_s = config.infer_timeout_ms / 1000
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        return json_response({"error": message}, status, headers)
+
+    def serving(name: str, version: str | None) -> tuple[Model, Loaded]:
+        model = sidecar.models.get(name)
+        if model is None:
+            raise ProtocolError(404, "unknown_model", f"no model {name!r} here; the models are {sorted(sidecar.models)}")
+        loaded = model.active
+        if loaded is None:
+            raise ProtocolError(503, "not_ready", f"model {name} is not ready: {model.not_ready}")
+        if version is not None and version != loaded.release:
+            raise ProtocolError(404, "unknown_version", f"model {name} serves version {loaded.release}, not {version!r}")
+        return model, loaded
+
+    @router.get("/health/live", responses={200: {"description": "the server answers"}})
+    async def live() -> Response:
+        return Response(status_code=200)
+
+    @router.get("/health/ready", responses={200: {"description": "every model is ready"}, 400: {"description": "not ready"}})
+    async def ready() -> Response:
+        ok, reason = sidecar.health()
+        return Response(status_code=200) if ok else error(400, reason)
+
+    @router.get("/models/{name}", responses={200: {"description": "model metadata"}, 404: {"description": "no such model"}})
+    @router.get("/models/{name}/versions/{version}", include_in_schema=False)
+    async def model_metadata(name: str, version: str | None = None) -> Response:
+        try:
+            return json_response(metadata(*serving(name, version)))
+        except ProtocolError as exc:
+            return error(exc.status, exc.message)
+
+    @router.get("/models/{name}/ready", responses={200: {"description": "ready"}, 400: {"description": "not ready"}})
+    @router.get("/models/{name}/versions/{version}/ready", include_in_schema=False)
+    async def model_ready(name: str, version: str | None = None) -> Response:
+        try:
+            model, _ = serving(name, version)
+        except ProtocolError as exc:
+            return error(400 if exc.status == 503 else exc.status, exc.message)
+        ok, reason = sidecar.model_state(model)
+        return Response(status_code=200) if ok else error(400, f"model {name} is not ready: {reason}")
+
+    @router.post(
+        "/models/{name}/infer",
+        responses={
+            200: {"description": "the outputs"},
+            400: {"description": "the request does not fit the model"},
+            404: {"description": "no such model or version"},
+            503: {"description": "not ready, overloaded (Retry-After), or the backend failed"},
+        },
+    )
+    @router.post("/models/{name}/versions/{version}/infer", include_in_schema=False)
+    async def infer(name: str, request: Request, version: str | None = None) -> Response:
+        started = time.perf_counter()
+        label = name if name in sidecar.models else "unknown"
+        try:
+            model, loaded = serving(name, version)
+            if not is_json(request.headers.get("content-type", "")):
+                raise ProtocolError(415, "content_type", "Content-Type must be application/json")
+            try:
+                body = await read_body(request, config.max_body_bytes)
+            except RequestError as exc:
+                raise ProtocolError(exc.status, exc.kind, exc.message) from None
+            window, requested, request_id = parse_inputs(body, model, loaded)
+            future = sidecar.host.submit(loaded.key, window)
+        except ProtocolError as exc:
+            count_refusal(metrics, label, ROUTE, exc.status, exc.kind)
+            return error(exc.status, exc.message, {"Retry-After": "5"} if exc.kind == "not_ready" else None)
+        except OverloadedError as exc:
+            count_refusal(metrics, label, ROUTE, 503, "overloaded")
+            return error(503, str(exc), {"Retry-After": "1"})
+        try:
+            values = await asyncio.wait_for(future, timeout_s)
+        except asyncio.TimeoutError:
+            count_refusal(metrics, label, ROUTE, 503, "timeout")
+            return error(503, f"no answer from the {loaded.info['backend']} backend within {config.infer_timeout_ms} ms")
+        except BackendError as exc:
+            count_refusal(metrics, label, ROUTE, 503, "backend_error")
+            return error(503, str(exc))
+        metrics.requests.labels(label, ROUTE, "200").inc()
+        metrics.latency.labels(label, ROUTE).observe(time.perf_counter() - started)
+        return json_response(answer(model, loaded, values, requested, request_id))
+
+    return router
