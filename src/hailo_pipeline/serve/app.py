@@ -26,7 +26,7 @@ from hailo_pipeline.serve import oip
 from hailo_pipeline.serve.control import CONTROL_HOST
 from hailo_pipeline.serve.device_host import BackendError, OverloadedError
 from hailo_pipeline.serve.device_process import OpenEngine, open_engine
-from hailo_pipeline.serve.exchange import count_refusal, is_json, json_response, read_body
+from hailo_pipeline.serve.exchange import is_json, json_response, read_body
 from hailo_pipeline.serve.models import Model, Sidecar
 from hailo_pipeline.serve.request_parser import RequestError, fit_window, parse_rows
 from hailo_pipeline.serve.settings import SidecarConfig
@@ -85,7 +85,7 @@ class AdmissionGate:
         content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
         problem = self.sidecar.host.refusal(serving.key) if is_json(content_type) else None  # a wrong type is a 415 first
         if problem is not None:
-            count_refusal(self.sidecar.metrics, model.name, route, 503, "overloaded")
+            self.sidecar.metrics.refused(model.name, route, 503, "overloaded")
             doc = {"error": "overloaded", "detail": problem} if route == EDGEINFER_ROUTE else {"error": problem}
             body = orjson.dumps(doc)
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"retry-after", b"1")]
@@ -136,7 +136,7 @@ def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastA
     )
 
     def refuse(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
-        count_refusal(metrics, label, EDGEINFER_ROUTE, status, kind)
+        metrics.refused(label, EDGEINFER_ROUTE, status, kind)
         return json_response({"error": kind, "detail": message}, status, headers)
 
     # EdgeInfer's own /healthz (inference_capability) POSTs to MODEL_BACKEND_URL + "/infer": .../infer/infer with the

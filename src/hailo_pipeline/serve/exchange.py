@@ -1,5 +1,4 @@
-"""What the sidecar's inference routes share: the request body within its limit, JSON answers, and the
-counting of refused requests."""
+"""What the sidecar's inference routes share: the request body within its limit, and JSON answers."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from hailo_pipeline.serve.metrics import SidecarMetrics
 from hailo_pipeline.serve.request_parser import RequestError
 
 
@@ -19,11 +17,6 @@ def json_response(payload: dict[str, Any], status: int = 200, headers: dict[str,
 
 def is_json(content_type: str) -> bool:
     return content_type.partition(";")[0].strip().lower() == "application/json"
-
-
-def count_refusal(metrics: SidecarMetrics, model: str, route: str, status: int, kind: str) -> None:
-    metrics.rejects.labels(model, kind).inc()
-    metrics.requests.labels(model, route, str(status)).inc()
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

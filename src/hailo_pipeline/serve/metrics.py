@@ -5,6 +5,7 @@ Protocol count alike, `route` tells them apart)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -40,6 +41,16 @@ class SidecarMetrics:
             registry=r,
         )
         self._info_labels: dict[str, tuple[str, ...]] = {}
+        self._refusals: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+
+    def refused(self, model: str, route: str, status: int, kind: str) -> None:
+        """Counts a refused inference request (its series looked up once: under overload refusals are most requests)."""
+        key = (model, route, status, kind)
+        series = self._refusals.get(key)
+        if series is None:
+            series = self._refusals[key] = (self.rejects.labels(model, kind), self.requests.labels(model, route, str(status)))
+        series[0].inc()
+        series[1].inc()
 
     def serving(self, model: str, *labels: str) -> None:
         """hailo_sidecar_model_info: `model` now serves the release `labels` describe (its earlier series goes)."""

@@ -29,7 +29,7 @@ from fastapi.responses import Response
 from numpy.typing import NDArray
 
 from hailo_pipeline.serve.device_host import BackendError, Loaded, OverloadedError
-from hailo_pipeline.serve.exchange import count_refusal, is_json, json_response, read_body
+from hailo_pipeline.serve.exchange import is_json, json_response, read_body
 from hailo_pipeline.serve.models import Model, Sidecar
 from hailo_pipeline.serve.request_parser import RequestError
 
@@ -200,18 +200,18 @@ def routes(sidecar: Sidecar) -> APIRouter:
             window, requested, request_id = parse_inputs(body, model, loaded)
             future = sidecar.host.submit(loaded.key, window)
         except ProtocolError as exc:
-            count_refusal(metrics, label, ROUTE, exc.status, exc.kind)
+            metrics.refused(label, ROUTE, exc.status, exc.kind)
             return error(exc.status, exc.message, {"Retry-After": "5"} if exc.kind == "not_ready" else None)
         except OverloadedError as exc:
-            count_refusal(metrics, label, ROUTE, 503, "overloaded")
+            metrics.refused(label, ROUTE, 503, "overloaded")
             return error(503, str(exc), {"Retry-After": "1"})
         try:
             values = await asyncio.wait_for(future, timeout_s)
         except asyncio.TimeoutError:
-            count_refusal(metrics, label, ROUTE, 503, "timeout")
+            metrics.refused(label, ROUTE, 503, "timeout")
             return error(503, f"no answer from the {loaded.info['backend']} backend within {config.infer_timeout_ms} ms")
         except BackendError as exc:
-            count_refusal(metrics, label, ROUTE, 503, "backend_error")
+            metrics.refused(label, ROUTE, 503, "backend_error")
             return error(503, str(exc))
         metrics.requests.labels(label, ROUTE, "200").inc()
         metrics.latency.labels(label, ROUTE).observe(time.perf_counter() - started)
