@@ -25,8 +25,9 @@ def _fsq_head(model: Conv2dFsq) -> heads.FsqClassifierHead:
 
 
 def test_the_fsq_head_computes_what_pytorch_host_tail_does(model: Conv2dFsq) -> None:
+    """Bounded values spread over each level's whole range, so that every code and its scaling are exercised."""
+    bounded = (torch.rand(256, 5) * 2 - 1) * (model.half_l.flatten() - 1e-3) - model.offset.flatten()  # as tanh bounds it
     with torch.no_grad():
-        bounded = model(torch.randn(64, 9, 2, 100))
         probabilities = torch.softmax(model.host_tail(bounded), 1).numpy()
     got = _fsq_head(model).outputs(bounded.numpy())
     np.testing.assert_allclose(got["probabilities"], probabilities, atol=1e-6)
@@ -34,6 +35,8 @@ def test_the_fsq_head_computes_what_pytorch_host_tail_does(model: Conv2dFsq) -> 
     np.testing.assert_array_equal(got["class_index"][:, 0], probabilities.argmax(1))
     levels = np.array(model.levels)
     assert ((got["code"] >= -(levels // 2)) & (got["code"] <= (levels - 1) // 2)).all(), "each code within its level"
+    for d, level in enumerate(model.levels):
+        assert len(np.unique(got["code"][:, d])) == level, f"every one of dimension {d}'s {level} codes occurs"
 
 
 def test_codes_round_half_to_even_as_torch_does(model: Conv2dFsq) -> None:

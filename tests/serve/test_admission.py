@@ -5,13 +5,14 @@ a window (so a slow or stalled measurement cannot lock it out)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hailo_pipeline.serve import wire
-from hailo_pipeline.serve.device_host import DeviceHost, _Pace, _Pending
+from hailo_pipeline.serve.device_host import DeviceHost, _Pace
 from hailo_pipeline.serve.wire import Kind
 from tests.conftest import SAMPLES
 from tests.sidecar_server import post, running
@@ -55,39 +56,59 @@ def test_the_refusal_says_why() -> None:
     assert _host(32, 0.1).refusal(KEY) == "32 requests already wait for the device (QUEUE_LIMIT=32)"
 
 
-def test_the_pace_is_the_median_of_recent_windows_so_one_stall_does_not_count() -> None:
-    host, loop = _host(0, 0.0), asyncio.new_event_loop()
-    for job, seconds in enumerate([0.002] * 10 + [9.0] + [0.002] * 5):  # one window stalled 9 s (a paused host)
-        host._pending[job] = _Pending(loop.create_future(), 0.0, window=True, cost_s=host.pace_s(KEY), pace=host.paces[KEY])
-        host._windows += 1
-        host._on_frame(wire.Frame(Kind.ANSWER, job, KEY, np.asarray([seconds] + [0.0] * 76, np.float32).tobytes()))
+class _Sink:
+    def write(self, data: bytes) -> None:
+        """The device process's end of the channel: windows sent go nowhere."""
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
     loop.close()
+
+
+def _sent(host: DeviceHost, loop: asyncio.AbstractEventLoop, key: int) -> int:
+    """Submits a window for `key` (as a request does) and returns its job number."""
+    loop.run_until_complete(_send(host, key))
+    return host._jobs
+
+
+def _answer(host: DeviceHost, job: int, key: int, seconds: float) -> None:
+    host._on_frame(wire.Frame(Kind.ANSWER, job, key, np.asarray([seconds] + [0.0] * 76, np.float32).tobytes()))
+
+
+def test_the_pace_is_the_median_of_recent_windows_so_one_stall_does_not_count(loop: asyncio.AbstractEventLoop) -> None:
+    host = _host(0, 0.002)
+    host._transport = _Sink()  # type: ignore[assignment]
+    for seconds in [0.002] * 10 + [9.0] + [0.002] * 5:  # one window stalled 9 s (a paused host)
+        _answer(host, _sent(host, loop, KEY), KEY, seconds)
     assert host.pace_s(KEY) == pytest.approx(0.002)
     assert (host._windows, host.queued_s) == (0, 0.0)
 
 
-def test_each_window_waits_at_its_own_models_pace() -> None:
-    """Two models share the device: the work ahead is each waiting window at its model's pace, and the estimate
-    for the next adds that window's own."""
+def test_each_window_waits_at_its_own_models_pace(loop: asyncio.AbstractEventLoop) -> None:
+    """Two models share the device: the work ahead is each waiting window at its model's pace when it was sent,
+    and the estimate for the next adds that window's own."""
     host = DeviceHost(queue_limit=32, deadline_s=0.040, timeout_s=1.0)
     host.paces = {1: _pace(0.010), 2: _pace(0.001)}
-    loop = asyncio.new_event_loop()
-    host._transport = type("Sink", (), {"write": lambda self, data: None})()  # type: ignore[assignment]
-    asyncio.set_event_loop(loop)
-    try:
-        for key in (1, 1, 2, 2, 2):
-            loop.run_until_complete(_send(host, key))
-        assert host.queued_s == pytest.approx(0.023)
-        assert host.estimate_s(1) == pytest.approx(0.033)
-        assert host.estimate_s(2) == pytest.approx(0.024)
-        assert host.refusal(2) is None
-        assert host.refusal(1) is None
-        loop.run_until_complete(_send(host, 1))  # 33 ms ahead: a slow window more would end at 43 ms, a fast one at 34
-        assert host.refusal(1) is not None
-        assert host.refusal(2) is None
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    host._transport = _Sink()  # type: ignore[assignment]
+    jobs = [_sent(host, loop, key) for key in (1, 1, 2, 2, 2)]
+    assert host.queued_s == pytest.approx(0.023)
+    assert (host.estimate_s(1), host.estimate_s(2)) == (pytest.approx(0.033), pytest.approx(0.024))
+    assert host.refusal(1) is None
+    assert host.refusal(2) is None
+    last = _sent(host, loop, 1)  # 33 ms ahead: a slow window more would end at 43 ms, a fast one at 34
+    assert host.refusal(1) is not None
+    assert host.refusal(2) is None
+    _answer(host, jobs[0], 1, 0.030)  # the first slow window took 30 ms: it leaves with the 10 ms it was counted at
+    assert host.queued_s == pytest.approx(0.023)
+    assert host.pace_s(1) == pytest.approx(0.020), "the median of 10 and 30 ms: what the next window costs"
+    for job, key in zip([*jobs[1:], last], (1, 2, 2, 2, 1), strict=True):
+        _answer(host, job, key, 0.001)
+    assert (host._windows, host.queued_s) == (0, 0.0)
 
 
 async def _send(host: DeviceHost, key: int) -> None:

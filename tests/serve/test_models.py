@@ -84,6 +84,16 @@ def test_oip_health_and_metadata(both: RunningSidecar, fsq_bundle: Path) -> None
     assert httpx.get(f"{both.url}/v2/models/{FSQ}/versions/{fsq_bundle.name}").status_code == 200
 
 
+def test_the_golden_windows_over_the_protocol_give_the_golden_answers(both: RunningSidecar, fsq_bundle: Path) -> None:
+    """What the build recorded (ONNX Runtime and PyTorch's host tail, proven at export) comes back through /v2."""
+    with np.load(fsq_bundle / "golden.npz") as golden:
+        windows, probabilities, codes = golden["windows"], golden["probabilities"], golden["code"]
+    for window, expected, code in zip(windows[:4], probabilities, codes, strict=False):
+        out = {o["name"]: o["data"] for o in _oip(both, FSQ, _tensor(window)).json()["outputs"]}
+        np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+        np.testing.assert_array_equal(out["code"], code)
+
+
 def test_the_fsq_classifier_over_the_protocol_is_the_bundle_model_with_its_host_tail(both: RunningSidecar, fsq_bundle: Path) -> None:
     window = _fsq_window()
     reply = _oip(both, FSQ, _tensor(window) | {"id": "req-7"})
@@ -105,8 +115,30 @@ def test_nested_data_and_a_chosen_output(both: RunningSidecar) -> None:
     window = _fsq_window(1)
     tensor = _tensor(window)
     tensor["inputs"][0]["data"] = window[None].tolist()
-    doc = _oip(both, FSQ, tensor | {"outputs": [{"name": "class_index"}]}).json()
-    assert [o["name"] for o in doc["outputs"]] == ["class_index"]
+    reply = _oip(both, FSQ, tensor | {"outputs": [{"name": "class_index"}]})
+    assert reply.status_code == 200, reply.text
+    assert [o["name"] for o in reply.json()["outputs"]] == ["class_index"]
+    flat = {o["name"]: o["data"] for o in _oip(both, FSQ, _tensor(window)).json()["outputs"]}
+    assert reply.json()["outputs"][0]["data"] == flat["class_index"]
+
+
+def test_a_request_without_content_type_is_json_and_the_binary_extension_is_refused(both: RunningSidecar) -> None:
+    """tritonclient sends no Content-Type; its binary tensor extension is not spoken here, and says so."""
+    body = orjson.dumps(_tensor(_fsq_window()))
+    plain = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body)
+    assert plain.status_code == 200, plain.text
+    binary = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body, headers={"Inference-Header-Content-Length": str(len(body))})
+    assert (binary.status_code, binary.json()["error"]) == (
+        400,
+        "the binary tensor data extension is not supported here: send the tensors as JSON",
+    )
+    typed = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body, headers={"Content-Type": "text/plain"})
+    assert typed.status_code == 415
+
+
+def test_server_metadata(both: RunningSidecar) -> None:
+    doc = httpx.get(f"{both.url}/v2").json()
+    assert (doc["name"], doc["extensions"]) == ("hailo-inference", [])
 
 
 def test_the_tcn_over_the_protocol_answers_what_edgeinfer_gets(both: RunningSidecar) -> None:
@@ -146,6 +178,10 @@ def test_bad_requests_get_the_protocols_error_and_never_5xx(
         (b"{not json", "body is not valid JSON"),
         ({"inputs": []}, 'body must be {"inputs": [one tensor]}'),
         ({"inputs": [{"name": "imu_window"}]}, 'the input tensor needs "name", "shape", "datatype" and "data"'),
+        (
+            {"inputs": [{"name": "imu_window", "shape": [1, 2, 100, 9], "datatype": "FP32", "data": [0.0] * 1800}], "outputs": "code"},
+            '"outputs" must be a list of {"name": output}',
+        ),
         ([1, 2], 'body must be {"inputs": [one tensor]}'),
     ],
 )
@@ -189,6 +225,7 @@ def test_only_fsq_served_leaves_infer_not_ready_and_says_why(fsq_bundle: Path) -
         assert health.status_code == 503
         assert health.json()["models"][FSQ]["state"] == "ready"
         assert _oip(s, FSQ, _tensor(_fsq_window())).status_code == 200
+        assert httpx.get(f"{s.url}/v2/health/ready").status_code == 200, "the protocol's readiness is the models'"
 
 
 def test_edgeinfer_model_names_one_that_does_not_fit(bundle: Path, fsq_bundle: Path) -> None:
@@ -255,3 +292,39 @@ def test_a_release_of_a_model_not_served_is_refused_and_nothing_moves(bundle: Pa
             "add it to the sidecar's models, and the sidecar restarts with them"
         )
         assert refused.json()["serving"] == {TCN: {"active": bundle.name, "previous": None}}
+
+
+def test_a_window_that_does_not_fit_the_engine_fails_alone_and_the_device_process_goes_on(fsq_bundle: Path) -> None:
+    """A window sized for another release (one a switch replaced meanwhile) is refused by the device process."""
+    import socket
+
+    from hailo_pipeline.serve import wire
+    from hailo_pipeline.serve.device_process import DeviceProcess
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        process = DeviceProcess(theirs, lambda request: None)  # type: ignore[arg-type, return-value]
+        process.engines[1] = load_engine(fsq_bundle, "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
+        process.infer(7, 1, np.zeros((1, 100, 9), np.float32).tobytes())  # a TCN-sized window
+        refused = wire.receive(ours)
+        process.infer(8, 1, _fsq_window().tobytes())
+        answered = wire.receive(ours)
+    assert refused is not None
+    assert (refused.kind, refused.job) == (wire.Kind.FAILED, 7)
+    assert refused.payload.decode() == f"a window of 900 values for {fsq_bundle.name}"
+    assert answered is not None
+    assert (answered.kind, answered.job) == (wire.Kind.ANSWER, 8)
+
+
+def test_a_manifest_with_a_broken_host_tail_is_refused_with_what_is_wrong(fsq_bundle: Path) -> None:
+    from hailo_pipeline.build.manifest import validate
+    from hailo_pipeline.errors import PipelineError
+
+    manifest = json.loads((fsq_bundle / "release.json").read_text())
+    manifest["outputs"]["fsq"]["levels"] = [8, 1, 5]
+    with pytest.raises(PipelineError, match=r"outputs.fsq.levels must be a list of integers >= 2, got \[8, 1, 5\]"):
+        validate(manifest)
+    manifest["outputs"]["fsq"]["levels"] = [8, 6, 5, 5, 4]
+    del manifest["outputs"]["classifier"]["layers"]
+    with pytest.raises(PipelineError, match=r"outputs.classifier.layers must be a list of \{weight, bias\}"):
+        validate(manifest)

@@ -77,6 +77,12 @@ def _validate_outputs(outputs: dict[str, Any], where: str) -> None:
         raise PipelineError(f"{where}: invalid manifest: {'; '.join(missing)} (outputs.kind {kind})")
     if kind == "latent" and outputs["motif_head"].get("kind") not in ("prototypes", "model"):
         raise PipelineError(f"{where}: outputs.motif_head.kind must be 'prototypes' or 'model'")
+    if kind == "fsq_classifier":
+        levels, layers = outputs["fsq"].get("levels"), outputs["classifier"].get("layers")
+        if not isinstance(levels, list) or not levels or not all(type(v) is int and v >= 2 for v in levels):
+            raise PipelineError(f"{where}: outputs.fsq.levels must be a list of integers >= 2, got {levels!r}")
+        if not isinstance(layers, list) or not layers or not all(isinstance(x, dict) and {"weight", "bias"} <= set(x) for x in layers):
+            raise PipelineError(f"{where}: outputs.classifier.layers must be a list of {{weight, bias}}")
 
 
 def read(release_dir: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ releases the old one held.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import multiprocessing
@@ -77,7 +78,7 @@ class Loaded:
     def name(self) -> str:
         return str(self.info["name"])
 
-    @property
+    @functools.cached_property
     def answers(self) -> dict[str, slice]:
         """Where each answer lies in the vector an ANSWER frame carries (heads.flat)."""
         slices, start = {}, 0

@@ -81,7 +81,7 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     return engine, {
         **engine.info(),
         "window": engine.window,
-        "height": engine.height,
+        "input": {"name": engine.manifest["input"]["name"], "shape": [1, engine.height, engine.window, len(engine.mean)]},
         "answers": answers,
         "golden": check.detail,
         "warmup_s_per_window": warmup_s,
@@ -113,10 +113,12 @@ class DeviceProcess:
         engine = self.engines.get(key)
         if engine is None:
             return self.send(Kind.FAILED, job, key, b"that release is not loaded in the device process")
-        window = np.frombuffer(payload, np.float32).reshape(engine.height, engine.window, -1)
+        values = np.frombuffer(payload, np.float32)
+        if values.size != engine.height * engine.window * len(engine.mean):
+            return self.send(Kind.FAILED, job, key, f"a window of {values.size} values for {engine.release}".encode())
         started = time.perf_counter()
         try:
-            answers = engine.infer(window)
+            answers = engine.infer(values.reshape(engine.height, engine.window, -1))
         except Exception as exc:
             self.failures[key] = f"{type(exc).__name__}: {exc}"
             self.send(Kind.HEALTH, 0, key, self.failures[key].encode())

@@ -15,7 +15,7 @@ import asyncio
 import gc
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class Model:
     active: Loaded | None = None
     previous: Loaded | None = None
     not_ready: str = "loading the release"
-    switching: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _read_name(release_dir: Path) -> tuple[str, dict[str, Any] | None, str]:
@@ -78,6 +77,7 @@ class Sidecar:
                 )
             self.models[name] = Model(name, release_dir, manifest, not_ready=problem or "loading the release")
         self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding()
+        self.switching = asyncio.Lock()  # one switch at a time: the models share the device's room
 
     def _observe(self, key: int, seconds: float) -> None:
         loaded = self.host.loaded.get(key)
@@ -89,7 +89,10 @@ class Sidecar:
         named = self.config.edgeinfer_model
         if named:
             if named not in self.models:
-                return None, f"EDGEINFER_MODEL={named} is none of the served models ({', '.join(self.models)})"
+                served = ", ".join(
+                    f"{m.name}" if m.manifest is not None else f"{m.release_dir}: {m.not_ready}" for m in self.models.values()
+                )
+                return None, f"EDGEINFER_MODEL={named} is none of the served models ({served})"
             manifest = self.models[named].manifest
             misfit = edgeinfer_misfit(manifest) if manifest is not None else None
             return (None, f"EDGEINFER_MODEL={named} cannot serve EdgeInfer: {misfit}") if misfit else (self.models[named], "")
@@ -132,11 +135,12 @@ class Sidecar:
 
     def _activate(self, model: Model, loaded: Loaded) -> None:
         """`model` moves to `loaded`; the release it replaces becomes the one kept beside it."""
+        manifest = manifest_io.read(loaded.request.release_dir)  # before anything moves: it can still fail
         replaced, kept = model.active, model.previous
         if kept is not None and kept is not loaded and kept is not replaced:
             self.host.unload(kept.key)
         model.active, model.previous = loaded, replaced if replaced is not loaded else kept
-        model.manifest, model.not_ready = manifest_io.read(loaded.request.release_dir), ""
+        model.manifest, model.not_ready = manifest, ""
         info = loaded.info
         versions = info["versions"]
         self.metrics.serving(model.name, info["release"], info["backend"], str(versions.get("hef_sdk")), str(versions.get("hailort")))
@@ -145,27 +149,39 @@ class Sidecar:
     def _others(self, model: Model) -> list[Model]:
         return [m for m in self.models.values() if m is not model]
 
-    async def _load_beside(self, model: Model, request: LoadRequest) -> tuple[Loaded, float | None]:
-        """Loads a release beside the serving ones. When the device cannot hold another network group, the kept
-        releases are unloaded first (this model's, then the others'); when it still cannot, this model's serving
-        one is (a quick switch: the gap, in seconds, is returned and 503 not_ready answers meanwhile)."""
+    async def _load_with_room(self, model: Model, request: LoadRequest) -> Loaded:
+        """Loads a release beside the serving ones; when the device cannot hold another network group, the kept
+        releases are unloaded one by one (this model's, then the others') and the load tried again. Raises the
+        last LoadError when even that leaves no room."""
         try:
-            return await self.host.load(request), None
+            return await self.host.load(request)
         except LoadError as exc:
             if not exc.device_full:
                 raise
+            full = exc
         for holder in [model, *self._others(model)]:
             if holder.previous is None:
                 continue
             self.host.unload(holder.previous.key)
             holder.previous = None
             try:
-                return await self.host.load(request), None
+                return await self.host.load(request)
             except LoadError as exc:
                 if not exc.device_full:
                     raise
+                full = exc
+        raise full
+
+    async def _load_beside(self, model: Model, request: LoadRequest) -> tuple[Loaded, float | None]:
+        """Loads a release beside the serving ones, with room made as _load_with_room does; when there is still
+        none, this model's serving release is unloaded first (a quick switch: the gap, in seconds, is returned and
+        503 not_ready answers meanwhile)."""
+        try:
+            return await self._load_with_room(model, request), None
+        except LoadError as exc:
+            if not exc.device_full or model.active is None:
+                raise
         serving = model.active
-        assert serving is not None
         gap_started = time.perf_counter()
         model.active, model.not_ready = None, f"switching to {request.release_dir.name}: the device cannot hold both releases"
         self.host.unload(serving.key)
@@ -198,7 +214,7 @@ class Sidecar:
         release that fails to load (checksums, contract, backend, golden vectors) leaves every model untouched."""
         request = self._request(release_dir)
         model = self._model_of(request.release_dir)
-        async with model.switching:
+        async with self.switching:
             started = time.perf_counter()
             was = model.active.release if model.active is not None else None
             if model.active is not None and model.active.request.release_dir == request.release_dir:
@@ -207,8 +223,6 @@ class Sidecar:
             gap: float | None = None
             if model.previous is not None and model.previous.request.release_dir == request.release_dir:
                 target, loaded_now = model.previous, False
-            elif model.active is None:
-                target, loaded_now = await self.host.load(request), True
             else:
                 (target, gap), loaded_now = await self._load_beside(model, request), True
             self._activate(model, target)
@@ -229,12 +243,17 @@ class Sidecar:
         problem = self.host.problem(model.active.key)
         return problem is None, problem or "ready"
 
-    def health(self) -> tuple[bool, str]:
-        """Ready when every model is (and EdgeInfer has one); the reason names each one that is not."""
+    def models_ready(self) -> tuple[bool, str]:
+        """Ready when every model is; the reason names each one that is not."""
         problems = [f"{m.name}: {reason}" for m in self.models.values() for ok, reason in [self.model_state(m)] if not ok]
-        if self.edgeinfer is None:
-            problems.append(f"/infer: {self.edgeinfer_problem}")
         return not problems, "; ".join(problems) or "ready"
+
+    def health(self) -> tuple[bool, str]:
+        """/healthz: every model ready, and EdgeInfer's /infer has one."""
+        ok, reason = self.models_ready()
+        if self.edgeinfer is None:
+            return False, "; ".join([*([reason] if not ok else []), f"/infer: {self.edgeinfer_problem}"])
+        return ok, reason
 
     def state(self) -> dict[str, Any]:
         edgeinfer = self.edgeinfer

@@ -1,6 +1,7 @@
 """The Open Inference Protocol (KServe v2, as Triton, KServe, MLServer and Seldon speak it), REST/JSON, for
 every model the sidecar serves (issue #17):
 
+  GET  /v2                                          server metadata: name, version, extensions (none)
   GET  /v2/health/live                              200
   GET  /v2/health/ready                             200 when every model is ready, else 400
   GET  /v2/models/{name}[/versions/{v}]             name, versions (the release), platform, inputs, outputs
@@ -9,6 +10,8 @@ every model the sidecar serves (issue #17):
                                                     -> {"model_name", "model_version", "outputs": [...]}
 
 The protocol's health answers are status codes (200 true, 4xx false); a false one carries {"error": why}.
+Server readiness is the models' (EdgeInfer's /infer binding is /healthz's business). JSON only: a request
+without a Content-Type is read as JSON (tritonclient sends none), the binary tensor extension is refused.
 The input is the raw window in the bundle's layout [1, H, T, 9] (H = 1 for the TCN, 2 for the FSQ model), in
 sensor units: the sidecar normalizes as /infer does. `data` is flat (row-major) or nested. A model's version
 is its serving release. Every refusal is the protocol's error object {"error": message}: 404 for an unknown
@@ -28,6 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from numpy.typing import NDArray
 
+from hailo_pipeline import __version__
 from hailo_pipeline.serve.device_host import BackendError, Loaded, OverloadedError
 from hailo_pipeline.serve.exchange import is_json, json_response, read_body
 from hailo_pipeline.serve.models import Model, Sidecar
@@ -55,13 +59,13 @@ def infer_path_model(path: str) -> str | None:
 
 
 def metadata(model: Model, loaded: Loaded) -> dict[str, Any]:
-    manifest = model.manifest or {}
-    inp = manifest["input"]
+    """The model as the release `loaded` serves it (what the device process loaded, not what a switch may be bringing)."""
+    inp = loaded.info["input"]
     return {
         "name": model.name,
         "versions": [loaded.release],
         "platform": PLATFORMS[loaded.info["backend"]],
-        "inputs": [{"name": inp["name"], "datatype": "FP32", "shape": [1, inp["height"], inp["window"], len(inp["channels"])]}],
+        "inputs": [{"name": inp["name"], "datatype": "FP32", "shape": inp["shape"]}],
         "outputs": [{"name": name, "datatype": datatype, "shape": [1, size]} for name, size, datatype in loaded.info["answers"]],
     }
 
@@ -109,7 +113,9 @@ def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.
 def _requested_outputs(doc: dict[str, Any], loaded: Loaded) -> list[str] | None:
     if "outputs" not in doc:
         return None
-    names = [o.get("name") if isinstance(o, dict) else None for o in doc["outputs"]] if isinstance(doc["outputs"], list) else [None]
+    if not isinstance(doc["outputs"], list):
+        raise ProtocolError(400, "bad_outputs", '"outputs" must be a list of {"name": output}')
+    names = [o.get("name") if isinstance(o, dict) else None for o in doc["outputs"]]
     known = list(loaded.answers)
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -149,13 +155,17 @@ def routes(sidecar: Sidecar) -> APIRouter:
             raise ProtocolError(404, "unknown_version", f"model {name} serves version {loaded.release}, not {version!r}")
         return model, loaded
 
+    @router.get("", responses={200: {"description": "server metadata"}})
+    async def server_metadata() -> Response:
+        return json_response({"name": "hailo-inference", "version": __version__, "extensions": []})
+
     @router.get("/health/live", responses={200: {"description": "the server answers"}})
     async def live() -> Response:
         return Response(status_code=200)
 
     @router.get("/health/ready", responses={200: {"description": "every model is ready"}, 400: {"description": "not ready"}})
     async def ready() -> Response:
-        ok, reason = sidecar.health()
+        ok, reason = sidecar.models_ready()
         return Response(status_code=200) if ok else error(400, reason)
 
     @router.get("/models/{name}", responses={200: {"description": "model metadata"}, 404: {"description": "no such model"}})
@@ -191,8 +201,11 @@ def routes(sidecar: Sidecar) -> APIRouter:
         label = name if name in sidecar.models else "unknown"
         try:
             model, loaded = serving(name, version)
-            if not is_json(request.headers.get("content-type", "")):
-                raise ProtocolError(415, "content_type", "Content-Type must be application/json")
+            content_type = request.headers.get("content-type")
+            if content_type is not None and not is_json(content_type):
+                raise ProtocolError(415, "content_type", "Content-Type must be application/json (or none)")
+            if "inference-header-content-length" in request.headers:
+                raise ProtocolError(400, "binary_data", "the binary tensor data extension is not supported here: send the tensors as JSON")
             try:
                 body = await read_body(request, config.max_body_bytes)
             except RequestError as exc:
