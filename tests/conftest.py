@@ -56,12 +56,12 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     return build(folder / "spec.yaml", folder / "out").release_dir
 
 
-def build_fsq_example(folder: Path, checkpoint: Path, compiled: bool = False) -> Path:
-    """The Conv2d-FSQ example (model conv2d-fsq) on `checkpoint`, in folder/out; with a HEF from the DFC double
-    when `compiled`."""
+def build_fsq_example(folder: Path, checkpoint: Path, compiled: bool = False, version: str = "1.0.0") -> Path:
+    """The Conv2d-FSQ example (model conv2d-fsq) at `version` on `checkpoint`, in folder/out; with a HEF from the
+    DFC double when `compiled`."""
     from hailo_pipeline.build.pipeline import build
 
-    spec = example_spec_dict() | {"name": "conv2d-fsq", "calibration": SMALL_CALIBRATION}
+    spec = example_spec_dict() | {"name": "conv2d-fsq", "version": version, "calibration": SMALL_CALIBRATION}
     spec["source"] = {"arch": "conv2d_fsq", "checkpoint": str(checkpoint)}
     (folder / "fsq.yaml").write_text(yaml.safe_dump(spec))
     if not compiled:

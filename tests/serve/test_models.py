@@ -272,6 +272,29 @@ def test_on_hailort_both_models_are_network_groups_of_one_vdevice(
     assert log[-1] == "VDevice.release"
 
 
+def test_a_full_device_gives_up_another_models_kept_release_before_anything_served(
+    calls: Path,
+    compiled_pair: tuple[Path, Path, Path],
+    device: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sources: dict[str, Path],
+) -> None:
+    """Three network groups: the TCN's switch keeps its old release beside (3 of 3); the FSQ model's switch then
+    finds no room, and the TCN's kept release goes, not a serving one."""
+    a, b, fsq = compiled_pair
+    fsq_next = build_fsq_example(tmp_path, sources["conv2d_fsq"], compiled=True, version="1.1.0")
+    monkeypatch.setenv("HAILORT_DOUBLE_NETWORK_GROUPS", "3")
+    with running((a, fsq), backend="hailo", device=device) as s:
+        switch = f"http://127.0.0.1:{s.control_port}/control/switch"
+        assert httpx.post(switch, json={"release_dir": str(b)}, timeout=120).json()["gap_seconds"] is None
+        moved = httpx.post(switch, json={"release_dir": str(fsq_next)}, timeout=120).json()
+        assert (moved["model"], moved["release"], moved["gap_seconds"]) == (FSQ, fsq_next.name, None)
+        state = httpx.get(f"http://127.0.0.1:{s.control_port}/control/state").json()
+        assert state["models"] == {TCN: {"active": b.name, "previous": None}, FSQ: {"active": fsq_next.name, "previous": fsq.name}}
+        assert httpx.get(f"{s.url}/healthz").json()["status"] == "ok"
+
+
 def test_a_switch_moves_one_model_and_the_other_keeps_answering(compiled_pair: tuple[Path, Path, Path], fsq_bundle: Path) -> None:
     a, b, _ = compiled_pair
     with running((a, fsq_bundle)) as s:

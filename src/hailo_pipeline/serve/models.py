@@ -153,24 +153,17 @@ class Sidecar:
         """Loads a release beside the serving ones; when the device cannot hold another network group, the kept
         releases are unloaded one by one (this model's, then the others') and the load tried again. Raises the
         last LoadError when even that leaves no room."""
-        try:
-            return await self.host.load(request)
-        except LoadError as exc:
-            if not exc.device_full:
-                raise
-            full = exc
-        for holder in [model, *self._others(model)]:
-            if holder.previous is None:
-                continue
-            self.host.unload(holder.previous.key)
-            holder.previous = None
+        kept = [holder for holder in [model, *self._others(model)] if holder.previous is not None]
+        while True:
             try:
                 return await self.host.load(request)
             except LoadError as exc:
-                if not exc.device_full:
+                if not exc.device_full or not kept:
                     raise
-                full = exc
-        raise full
+            holder = kept.pop(0)
+            assert holder.previous is not None
+            self.host.unload(holder.previous.key)
+            holder.previous = None
 
     async def _load_beside(self, model: Model, request: LoadRequest) -> tuple[Loaded, float | None]:
         """Loads a release beside the serving ones, with room made as _load_with_room does; when there is still
