@@ -239,9 +239,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from hailo_pipeline.serve.probe import probe
 
     result = probe(args.url, args.release_dir)
+    worst = min((label for label in result if isinstance(result[label], dict)), key=lambda label: result[label]["cosine_min"])
     text = (
-        f"{result['release']} is live on {result['backend']}: {result['windows']} golden windows, "
-        f"worst latent cosine {result['latent']['cosine_min']:.6f}"
+        f"{result['release']} is live as {result['model']} on {result['backend']} (through {result['route']}): "
+        f"{result['windows']} golden windows, worst {worst} cosine {result[worst]['cosine_min']:.6f}"
     )
     _emit(args, result, text)
     return 0
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-hailort", default="", help="the sidecar image's HailoRT: its label org.hailo-fleet.hailort (empty or none: ONNX Runtime)"
     )
     image.add_argument("--image-tarball", type=Path, help="read that label from a `docker save` tarball of the image")
-    p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as EdgeInfer sees it")
+    p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as its callers see it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")

@@ -8,6 +8,7 @@ from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.probe import health_url, probe
 from tests.conftest import SMALL_CALIBRATION, build_example
 from tests.serve.test_app import _tampered_goldens
+from tests.sidecar_server import running
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def test_live_release_reproduces_its_goldens_through_http(url: str, bundle: Path
     assert result["backend"] == "onnxruntime"
     assert result["windows"] == 16
     assert result["latent"]["cosine_min"] > 0.9999
+    assert (result["model"], result["route"]) == ("tcn-encoder", "edgeinfer")
 
 
 def test_another_release_than_the_live_one_is_refused(url: str, bundle: Path, tmp_path: Path, sources: dict[str, Path]) -> None:
@@ -36,10 +38,23 @@ def test_another_release_than_the_live_one_is_refused(url: str, bundle: Path, tm
 
 
 def test_answers_that_differ_from_the_goldens_fail(url: str, bundle: Path, tmp_path: Path) -> None:
-    with pytest.raises(PipelineError, match=r"golden latent through .*: worst cosine -"):
+    with pytest.raises(PipelineError, match=r"golden latent of tcn-encoder through edgeinfer: worst cosine -"):
         probe(url, _tampered_goldens(bundle, tmp_path))
 
 
 def test_a_sidecar_that_is_down_is_named(bundle: Path) -> None:
     with pytest.raises(PipelineError, match="no answer"):
         probe("http://127.0.0.1:9/infer", bundle, timeout=1)
+
+
+def test_a_model_beside_edgeinfers_is_probed_over_the_protocol(bundle: Path, fsq_bundle: Path) -> None:
+    with running((bundle, fsq_bundle)) as s:
+        result = probe(f"{s.url}/infer", fsq_bundle)
+        assert (result["model"], result["route"], result["windows"]) == ("conv2d-fsq", "oip", 16)
+        assert result["probabilities"]["max_abs"] < 1e-5
+        assert probe(f"{s.url}/infer", bundle)["route"] == "edgeinfer"
+
+
+def test_a_model_the_sidecar_does_not_serve_is_named(url: str, fsq_bundle: Path) -> None:
+    with pytest.raises(PipelineError, match="the sidecar serves no model 'conv2d-fsq' \\(it serves tcn-encoder\\)"):
+        probe(url, fsq_bundle)

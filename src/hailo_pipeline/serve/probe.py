@@ -1,8 +1,9 @@
-"""`hailo-pipeline probe URL RELEASE_DIR`: is this release live and right, seen the way EdgeInfer sees it?
+"""`hailo-pipeline probe URL RELEASE_DIR`: is this release live and right, seen the way its callers see it?
 
 GETs the health URL EdgeInfer derives from MODEL_BACKEND_URL (the part before /infer, plus /healthz),
-requires 200 and the expected release, then POSTs each golden window to URL and compares the answers
-with the bundle's golden latents and motif scores. A deploy runs it after (re)starting the sidecar.
+requires 200 and the expected release as the bundle's model, then sends each golden window (to URL when the
+model is EdgeInfer's, else over the Open Inference Protocol) and compares the answers with the bundle's
+golden ones. A deploy runs it after (re)starting the sidecar.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from hailo_pipeline.build import heads
 from hailo_pipeline.build import manifest as manifest_io
+from hailo_pipeline.build.golden import Golden
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity, compare
 
@@ -46,35 +49,56 @@ def _threshold(manifest: dict[str, Any], backend: str) -> tuple[float, float | N
     return float(manifest["golden"]["cosine_min"]), float(manifest["golden"]["max_abs"])
 
 
+def _oip_answer(url: str, name: str, window: np.ndarray, timeout: float) -> tuple[int, dict[str, Any]]:
+    base = health_url(url).removesuffix("/healthz")
+    tensor = {"name": "imu_window", "shape": [1, *window.shape], "datatype": "FP32", "data": window.ravel().tolist()}
+    status, doc = _request(f"{base}/v2/models/{name}/infer", json.dumps({"inputs": [tensor]}).encode(), timeout)
+    return status, {o["name"]: o["data"] for o in doc.get("outputs", [])} if status == 200 else doc
+
+
 def probe(url: str, release_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
+    """The sidecar at `url` (its MODEL_BACKEND_URL) is healthy and serves this release as its model, whose golden
+    windows give the golden answers: through /infer when it is EdgeInfer's model, else through the Open
+    Inference Protocol (/v2/models/<name>/infer). Compared: the head's gated answers (latent and motif scores;
+    class probabilities)."""
     manifest = manifest_io.read(release_dir)
+    name, release = str(manifest["name"]), str(manifest["release"])
     status, health = _request(health_url(url), None, timeout)
     if status != 200:
         raise PipelineError(f"{health_url(url)} answered {status}: {health.get('reason', health)}")
-    if health.get("release") != manifest["release"]:
-        raise PipelineError(f"the sidecar serves {health.get('release')!r}, expected {manifest['release']!r}")
-    with np.load(release_dir / "golden.npz", allow_pickle=False) as golden:
-        windows, latent, scores = golden["windows"], golden["latent"], golden["motif_scores"]
-    answers = []
-    for window in windows:
-        status, answer = _request(url, json.dumps({"x": window[0].tolist()}).encode(), timeout)
+    served = health.get("models") or {}
+    if name not in served:
+        raise PipelineError(f"the sidecar serves no model {name!r} (it serves {', '.join(served) or 'none'})")
+    if served[name].get("release") != release:
+        raise PipelineError(f"the sidecar serves {served[name].get('release')!r}, expected {release!r} (model {name})")
+    head = heads.from_manifest(manifest["outputs"])
+    golden = Golden.read(release_dir, head)
+    route = "edgeinfer" if health.get("edgeinfer_model") == name else "oip"
+    compared = [answer.name for answer in head.answers if answer.name in head.gated]
+    got: dict[str, list[Any]] = {label: [] for label in compared}
+    for window in golden.windows:
+        if route == "edgeinfer":
+            status, answer = _request(url, json.dumps({"x": window[0].tolist()}).encode(), timeout)
+        else:
+            status, answer = _oip_answer(url, name, window, timeout)
         if status != 200:
-            raise PipelineError(f"{url} answered {status} to a golden window: {answer}")
-        answers.append((answer["latent"], answer["motif_scores"]))
-    cosine_min, max_abs = _threshold(manifest, str(health.get("backend")))
-    results: dict[str, Parity] = {
-        "latent": compare(latent, np.array([a[0] for a in answers])),
-        "motif_scores": compare(scores, np.array([a[1] for a in answers])),
-    }
+            raise PipelineError(f"{name} answered {status} to a golden window through {route}: {answer}")
+        for label in compared:
+            got[label].append(answer[label])
+    backend = str(served[name].get("backend"))
+    cosine_min, max_abs = _threshold(manifest, backend)
+    results: dict[str, Parity] = {label: compare(golden.expected[label], np.array(values)) for label, values in got.items()}
     for label, parity in results.items():
         if parity.cosine_min < cosine_min or (max_abs is not None and parity.max_abs > max_abs):
             raise PipelineError(
-                f"golden {label} through {url}: worst cosine {parity.cosine_min:.6f} (needs >= {cosine_min}), "
+                f"golden {label} of {name} through {route}: worst cosine {parity.cosine_min:.6f} (needs >= {cosine_min}), "
                 f"max abs {parity.max_abs:.3g}" + (f" (needs <= {max_abs})" if max_abs is not None else "")
             )
     return {
-        "release": manifest["release"],
-        "backend": health.get("backend"),
-        "windows": len(windows),
+        "release": release,
+        "model": name,
+        "route": route,
+        "backend": backend,
+        "windows": len(golden.windows),
         **{label: parity.as_dict() for label, parity in results.items()},
     }
