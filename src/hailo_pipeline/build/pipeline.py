@@ -1,8 +1,8 @@
 """`hailo-pipeline build SPEC --out DIR`: one model spec -> one verified, content-addressed release bundle.
 
 Stages: source (export a checkpoint, or import and rewrite an ONNX) -> export parity gate -> Hailo
-preflight -> calibration + lint -> device outputs -> host tail (motif head, or the FSQ classifier:
-heads.py) -> golden vectors -> HEF status -> report -> bundle. The build id is computed first from the
+preflight -> calibration + lint -> host tail (motif prototypes over the calibration latents, or the FSQ
+classifier the checkpoint carries: heads.py) -> golden vectors -> HEF status -> report -> bundle. The build id is computed first from the
 inputs alone; when that bundle already exists and its checksums verify, it is returned without doing any
 of the work.
 """
@@ -135,21 +135,23 @@ def _check_input(spec: ModelSpec, model: OnnxModel, height: int) -> None:
 HOST_TAIL_MAX_ABS = 1e-5
 
 
-def _host_tail(spec: ModelSpec, device: np.ndarray, converted: Converted, progress: Progress) -> tuple[Head, Parity | None]:
-    """The head that finishes the device output on the host, and (for a host tail taken from the checkpoint)
-    its parity with PyTorch's."""
-    if spec.output_kind == "latent":
-        if device.shape[1] != spec.outputs.latent_dim:
-            hint = " (a TCN checkpoint without fc_mu yields its pooled features)" if spec.source.arch == "tcn_encoder" else ""
-            raise PipelineError(
-                f"the model produces {device.shape[1]}-d latents{hint}, the spec requires outputs.latent_dim {spec.outputs.latent_dim}"
-            )
-        if spec.motif_head.kind != "prototypes":
-            raise PipelineError(
-                "motif_head.kind 'model' needs a model with its own motif output; tcn_encoder and conv2d_fsq have none: use 'prototypes'"
-            )
-        progress(f"motif head: {spec.motif_head.count} prototypes (k-means over calibration latents)")
-        return LatentHead(fit_prototypes(device, spec.motif_head.count, spec.motif_head.seed)), None
+def _latent_head(spec: ModelSpec, latents: np.ndarray, progress: Progress) -> LatentHead:
+    """A latent model's head: its motif prototypes over the calibration latents."""
+    if latents.shape[1] != spec.outputs.latent_dim:
+        hint = " (a TCN checkpoint without fc_mu yields its pooled features)" if spec.source.arch == "tcn_encoder" else ""
+        raise PipelineError(
+            f"the model produces {latents.shape[1]}-d latents{hint}, the spec requires outputs.latent_dim {spec.outputs.latent_dim}"
+        )
+    if spec.motif_head.kind != "prototypes":
+        raise PipelineError(
+            "motif_head.kind 'model' needs a model with its own motif output; tcn_encoder and conv2d_fsq have none: use 'prototypes'"
+        )
+    progress(f"motif head: {spec.motif_head.count} prototypes (k-means over calibration latents)")
+    return LatentHead(fit_prototypes(latents, spec.motif_head.count, spec.motif_head.seed))
+
+
+def _exported_head(converted: Converted, progress: Progress) -> tuple[FsqClassifierHead, Parity]:
+    """The host tail the checkpoint carries, and its parity with PyTorch's."""
     reference = converted.host_tail
     assert reference is not None, "an architecture with a host tail exports it"
     head = FsqClassifierHead(reference.tail.levels, reference.tail.layers)
@@ -232,9 +234,13 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
         raise PipelineError("calibration lint failed: " + "; ".join(calib_lint.errors))
     model = OnnxModel(onnx_bytes)
     _check_input(spec, model, height)
-    progress("device outputs of the calibration windows (ONNX Runtime, FP32)")
-    device = to_latents(model.run(to_model_input(calibration, spec.normalization)))
-    head, tail_parity = _host_tail(spec, device, converted, progress)
+    head: Head
+    tail_parity: Parity | None = None
+    if spec.output_kind == "latent":
+        progress("latents of the calibration windows (ONNX Runtime, FP32)")
+        head = _latent_head(spec, to_latents(model.run(to_model_input(calibration, spec.normalization))), progress)
+    else:
+        head, tail_parity = _exported_head(converted, progress)
 
     golden_raw = synthetic_windows(spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET)
     golden = _npz(windows=golden_raw, **head.outputs(model.run(to_model_input(golden_raw, spec.normalization))))

@@ -66,7 +66,7 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     """Opens, warms up and golden-checks a release; raises PipelineError saying why it cannot serve."""
     engine = opener(request)
     try:
-        resting = np.broadcast_to(engine.mean, (engine.height, engine.window, len(engine.mean)))  # at the normalization mean
+        resting = np.broadcast_to(engine.mean, engine.window_shape)  # at the normalization mean
         started = time.perf_counter()
         for _ in range(WARMUP_RUNS):
             engine.infer(resting)
@@ -81,7 +81,7 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
     return engine, {
         **engine.info(),
         "window": engine.window,
-        "input": {"name": engine.manifest["input"]["name"], "shape": [1, engine.height, engine.window, len(engine.mean)]},
+        "input": {"name": engine.manifest["input"]["name"], "shape": [1, *engine.window_shape]},
         "answers": answers,
         "golden": check.detail,
         "warmup_s_per_window": warmup_s,
@@ -114,11 +114,11 @@ class DeviceProcess:
         if engine is None:
             return self.send(Kind.FAILED, job, key, b"that release is not loaded in the device process")
         values = np.frombuffer(payload, np.float32)
-        if values.size != engine.height * engine.window * len(engine.mean):
+        if values.size != np.prod(engine.window_shape):
             return self.send(Kind.FAILED, job, key, f"a window of {values.size} values for {engine.release}".encode())
         started = time.perf_counter()
         try:
-            answers = engine.infer(values.reshape(engine.height, engine.window, -1))
+            answers = engine.infer(values.reshape(engine.window_shape))
         except Exception as exc:
             self.failures[key] = f"{type(exc).__name__}: {exc}"
             self.send(Kind.HEALTH, 0, key, self.failures[key].encode())

@@ -58,6 +58,11 @@ class Engine:
         self.std = np.asarray(manifest["normalization"]["std"], np.float32)
         self.head = heads.from_manifest(manifest["outputs"])
 
+    @property
+    def window_shape(self) -> tuple[int, int, int]:
+        """The raw window it takes: (H, T, 9)."""
+        return self.height, self.window, len(self.mean)
+
     def device_output(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
         """(H, T, 9) raw rows -> the backend's output, flattened."""
         x = window if self.on_chip else (window - self.mean) / self.std

@@ -38,7 +38,7 @@ class Model:
 
     name: str
     release_dir: Path  # the bundle it was configured with
-    manifest: dict[str, Any] | None = None  # of the active release
+    manifest: dict[str, Any] | None = None  # of the bundle it was configured with; None when that is unreadable
     active: Loaded | None = None
     previous: Loaded | None = None
     not_ready: str = "loading the release"
@@ -89,9 +89,7 @@ class Sidecar:
         named = self.config.edgeinfer_model
         if named:
             if named not in self.models:
-                served = ", ".join(
-                    f"{m.name}" if m.manifest is not None else f"{m.release_dir}: {m.not_ready}" for m in self.models.values()
-                )
+                served = ", ".join(m.name if m.manifest is not None else f"{m.release_dir}: {m.not_ready}" for m in self.models.values())
                 return None, f"EDGEINFER_MODEL={named} is none of the served models ({served})"
             manifest = self.models[named].manifest
             misfit = edgeinfer_misfit(manifest) if manifest is not None else None
@@ -135,25 +133,22 @@ class Sidecar:
 
     def _activate(self, model: Model, loaded: Loaded) -> None:
         """`model` moves to `loaded`; the release it replaces becomes the one kept beside it."""
-        manifest = manifest_io.read(loaded.request.release_dir)  # before anything moves: it can still fail
         replaced, kept = model.active, model.previous
         if kept is not None and kept is not loaded and kept is not replaced:
             self.host.unload(kept.key)
         model.active, model.previous = loaded, replaced if replaced is not loaded else kept
-        model.manifest, model.not_ready = manifest, ""
+        model.not_ready = ""
         info = loaded.info
         versions = info["versions"]
         self.metrics.serving(model.name, info["release"], info["backend"], str(versions.get("hef_sdk")), str(versions.get("hailort")))
         log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], info["golden"])
 
-    def _others(self, model: Model) -> list[Model]:
-        return [m for m in self.models.values() if m is not model]
-
     async def _load_with_room(self, model: Model, request: LoadRequest) -> Loaded:
         """Loads a release beside the serving ones; when the device cannot hold another network group, the kept
         releases are unloaded one by one (this model's, then the others') and the load tried again. Raises the
         last LoadError when even that leaves no room."""
-        kept = [holder for holder in [model, *self._others(model)] if holder.previous is not None]
+        others = [m for m in self.models.values() if m is not model]
+        kept = [holder for holder in [model, *others] if holder.previous is not None]
         while True:
             try:
                 return await self.host.load(request)

@@ -76,7 +76,7 @@ def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(400, "bad_json", f"body is not valid JSON: {exc}") from None
-    meta = metadata(model, loaded)["inputs"][0]
+    meta = loaded.info["input"]  # name and shape of the release that will run it
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or len(doc["inputs"]) != 1:
         raise ProtocolError(
             400, "bad_inputs", f'body must be {{"inputs": [one tensor]}}; model {model.name} takes {meta["name"]} {meta["shape"]} FP32'
