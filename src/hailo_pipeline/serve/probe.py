@@ -49,9 +49,9 @@ def _threshold(manifest: dict[str, Any], backend: str) -> tuple[float, float | N
     return float(manifest["golden"]["cosine_min"]), float(manifest["golden"]["max_abs"])
 
 
-def _oip_answer(url: str, name: str, window: np.ndarray, timeout: float) -> tuple[int, dict[str, Any]]:
-    base = health_url(url).removesuffix("/healthz")
-    tensor = {"name": "imu_window", "shape": [1, *window.shape], "datatype": "FP32", "data": window.ravel().tolist()}
+def _oip_answer(url: str, manifest: dict[str, Any], window: np.ndarray, timeout: float) -> tuple[int, dict[str, Any]]:
+    base, name = health_url(url).removesuffix("/healthz"), manifest["name"]
+    tensor = {"name": manifest["input"]["name"], "shape": [1, *window.shape], "datatype": "FP32", "data": window.ravel().tolist()}
     status, doc = _request(f"{base}/v2/models/{name}/infer", json.dumps({"inputs": [tensor]}).encode(), timeout)
     return status, {o["name"]: o["data"] for o in doc.get("outputs", [])} if status == 200 else doc
 
@@ -80,7 +80,7 @@ def probe(url: str, release_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
         if route == "edgeinfer":
             status, answer = _request(url, json.dumps({"x": window[0].tolist()}).encode(), timeout)
         else:
-            status, answer = _oip_answer(url, name, window, timeout)
+            status, answer = _oip_answer(url, manifest, window, timeout)
         if status != 200:
             raise PipelineError(f"{name} answered {status} to a golden window through {route}: {answer}")
         for label in compared:
