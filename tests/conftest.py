@@ -14,9 +14,22 @@ from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SPEC = REPO_ROOT / "files/examples/tcn_encoder.yaml"
+FSQ_EXAMPLE_SPEC = REPO_ROOT / "files/examples/conv2d_fsq.yaml"
 SAMPLES = REPO_ROOT / "tests/fixtures/edgeinfer-samples"
 # The console script of the interpreter running the tests, whether or not its venv is activated.
 CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
+
+
+def role_filter_plugin(role: str, name: str) -> ModuleType:
+    """A role's filter plugin (roles/<role>/filter_plugins/<name>.py), imported as Ansible would find it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "roles" / role / "filter_plugins" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
@@ -57,11 +70,11 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
 
 
 def build_fsq_example(folder: Path, checkpoint: Path, compiled: bool = False, version: str = "1.0.0") -> Path:
-    """The Conv2d-FSQ example (model conv2d-fsq) at `version` on `checkpoint`, in folder/out; with a HEF from the
-    DFC double when `compiled`."""
+    """The bundled Conv2d-FSQ example spec (model conv2d-fsq) at `version` on `checkpoint`, in folder/out; with a HEF
+    from the DFC double when `compiled`."""
     from hailo_pipeline.build.pipeline import build
 
-    spec = example_spec_dict() | {"name": "conv2d-fsq", "version": version, "calibration": SMALL_CALIBRATION}
+    spec = yaml.safe_load(FSQ_EXAMPLE_SPEC.read_text()) | {"version": version, "calibration": SMALL_CALIBRATION}
     spec["source"] = {"arch": "conv2d_fsq", "checkpoint": str(checkpoint)}
     (folder / "fsq.yaml").write_text(yaml.safe_dump(spec))
     if not compiled:

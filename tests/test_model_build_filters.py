@@ -1,6 +1,5 @@
 """Role model_build's filters: a model_build_models entry -> the files to copy and the spec GPUSrv reads."""
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -8,18 +7,12 @@ import pytest
 import yaml
 
 from hailo_pipeline.build.spec import parse_spec
-
-PLUGIN = Path(__file__).parents[1] / "roles/model_build/filter_plugins/model_spec.py"
+from tests.conftest import role_filter_plugin
 
 
 @pytest.fixture(scope="module")
 def filters() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("model_spec", PLUGIN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return role_filter_plugin("model_build", "model_spec")
 
 
 def _entry(**changes: object) -> dict[str, object]:

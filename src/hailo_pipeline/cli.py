@@ -220,18 +220,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.image_labels import HAILORT_LABEL, tarball_labels
     from hailo_pipeline.hailo.compat import fit_problems
 
-    manifest = manifest_io.read(args.release_dir)
     image_hailort = tarball_labels(args.image_tarball).get(HAILORT_LABEL, "") if args.image_tarball else args.image_hailort
-    problems = fit_problems(
-        manifest["hef"],
-        args.device_arch or None,
-        driver=args.driver or None,
-        image_hailort=None if image_hailort in ("", "none") else image_hailort,
-        library=args.hailort or None,
-    )
-    if problems:
-        raise PipelineError(f"{manifest['release']} does not fit this host: " + "; ".join(problems))
-    _emit(args, {"release": manifest["release"], "fits": True}, f"{manifest['release']} fits")
+    misfits: list[str] = []
+    models: dict[str, str] = {}
+    for release_dir in args.release_dirs:
+        manifest = manifest_io.read(release_dir)
+        if manifest["name"] in models:
+            twice = f"{models[manifest['name']]} and {manifest['release']} are both model {manifest['name']}"
+            raise PipelineError(f"{twice}: a host serves one release of each model")
+        models[manifest["name"]] = manifest["release"]
+        problems = fit_problems(
+            manifest["hef"],
+            args.device_arch or None,
+            driver=args.driver or None,
+            image_hailort=None if image_hailort in ("", "none") else image_hailort,
+            library=args.hailort or None,
+        )
+        if problems:
+            misfits.append(f"{manifest['release']} does not fit this host: " + "; ".join(problems))
+    if misfits:
+        raise PipelineError("\n".join(misfits))
+    _emit(args, {"models": models, "fits": True}, ", ".join(models.values()) + " fit")
     return 0
 
 
@@ -304,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
-    p = add("fit", cmd_fit, "does a bundle and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs loaded driver")
-    p.add_argument("release_dir", type=Path)
+    p = add("fit", cmd_fit, "do bundles and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs loaded driver")
+    p.add_argument("release_dirs", type=Path, nargs="+", metavar="RELEASE", help="every bundle the host is to serve (one per model)")
     p.add_argument("--device-arch", default="", help="hailortcli fw-control identify's Device Architecture (empty: unknown)")
     p.add_argument("--hailort", default="", help="the host's HailoRT library version (empty: unknown)")
     p.add_argument("--driver", default="", help="the host's loaded hailo_pci driver version (empty: unknown)")

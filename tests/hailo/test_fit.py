@@ -3,6 +3,7 @@
 The facts: the device's arch, the loaded hailo_pci driver, the sidecar image's HailoRT (which opens the
 HEF) and the host's own hailortcli. HailoRT wants its driver at exactly its own major.minor.revision."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -134,3 +135,19 @@ def test_the_fit_cli_reads_the_image_hailort_from_a_saved_image_and_none_means_o
     assert "the sidecar image's HailoRT 4.22.0 differs from the loaded hailo_pci driver 4.23.0" in saved.stderr
     assert fit("--image-hailort", "none").returncode == 0
     assert "not allowed with argument" in fit("--image-hailort", "4.23.0", "--image-tarball", "x.tar").stderr
+
+
+def test_the_fit_cli_checks_every_model_of_a_host_and_refuses_two_releases_of_one(bundle: Path, fsq_bundle: Path) -> None:
+    def fit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CLI, "fit", "--json", *args], capture_output=True, text=True)
+
+    both = fit(str(bundle), str(fsq_bundle), "--driver", "4.23.0", "--image-hailort", "4.23.0")
+    assert both.returncode == 0, both.stderr
+    assert json.loads(both.stdout) == {"models": {"tcn-encoder": bundle.name, "conv2d-fsq": fsq_bundle.name}, "fits": True}
+    misfit = fit(str(bundle), str(fsq_bundle), "--driver", "4.20.0", "--image-hailort", "4.23.0")
+    assert misfit.returncode == 1
+    assert f"{bundle.name} does not fit this host" in misfit.stderr
+    assert f"\n{fsq_bundle.name} does not fit this host" in misfit.stderr, "each misfit on its own line"
+    twice = fit(str(bundle), str(bundle))
+    assert twice.returncode == 1
+    assert f"{bundle.name} and {bundle.name} are both model tcn-encoder: a host serves one release of each model" in twice.stderr
