@@ -45,10 +45,12 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "tcn_encoder": folder / "tcn_encoder.pt",
         "conv2d_fsq": folder / "conv2d_fsq.pt",
         "tcn_encoder_onnx": folder / "tcn_original.onnx",
+        "tcn_encoder_outliers_onnx": folder / "tcn_outliers.onnx",
     }
     paths["tcn_encoder"].write_bytes(example_checkpoint("tcn_encoder"))
     paths["conv2d_fsq"].write_bytes(example_checkpoint("conv2d_fsq"))
     paths["tcn_encoder_onnx"].write_bytes(original_tcn_onnx())
+    paths["tcn_encoder_outliers_onnx"].write_bytes(original_tcn_onnx(outliers=True))
     return paths
 
 

@@ -58,12 +58,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.pipeline import build, plan
 
     if args.dry_run:
-        planned = plan(args.spec, args.out)
+        planned = plan(args.spec, args.out, args.apply_advice)
         exists = planned.release_dir.exists()
         payload = {"release_dir": str(planned.release_dir), "build_id": planned.build_id, "exists": exists}
         _emit(args, payload, f"{planned.release_dir} ({'already built' if exists else 'would be built'})")
         return 0
-    result = build(args.spec, args.out, progress=_progress)
+    result = build(args.spec, args.out, progress=_progress, apply_advice=args.apply_advice)
     if not result.cached:
         _progress(f"hef: {result.hef_status}")
     payload = {
@@ -260,7 +260,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_example(args: argparse.Namespace) -> int:
     from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
-    data = original_tcn_onnx(args.seed) if args.kind == "tcn_encoder_onnx" else example_checkpoint(args.kind, args.seed)
+    if args.kind in ("tcn_encoder_onnx", "tcn_encoder_outliers_onnx"):
+        data = original_tcn_onnx(args.seed, outliers=args.kind == "tcn_encoder_outliers_onnx")
+    else:
+        data = example_checkpoint(args.kind, args.seed)
     changed = write_if_changed(args.out, data)
     _emit(args, {"path": str(args.out), "changed": changed}, f"{args.out} ({'written' if changed else 'unchanged'})")
     return 0
@@ -283,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder that receives <name>-<version>-<build_id12>/")
     p.add_argument("--dry-run", action="store_true", help="compute the build id and say whether the bundle exists; build nothing")
+    p.add_argument(
+        "--apply-advice",
+        action="store_true",
+        help="keep the layers the INT8 advisor names at a16_w16 in this build's model script (recorded in release.json)",
+    )
     p = add("export", cmd_export, "PyTorch checkpoint -> Hailo-friendly ONNX, with parity and preflight")
     p.add_argument("--arch", choices=["tcn_encoder", "conv2d_fsq"], required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -327,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
-    p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx"])
+    p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx", "tcn_encoder_outliers_onnx"])
     p.add_argument("out", type=Path)
     p.add_argument("--seed", type=int, default=0)
     return parser

@@ -91,7 +91,9 @@ def run(
     def feed(raw: Windows) -> NDArray[np.float32]:
         return raw.astype(np.float32) if on_chip else normalize(raw, spec.normalization)
 
-    script = model_script.render(spec.dfc, spec.normalization.mean, spec.normalization.std, len(calibration))
+    def script(layer_name: Callable[[str], str]) -> str:
+        return model_script.render(spec.dfc, spec.normalization.mean, spec.normalization.std, len(calibration), layer_name)
+
     request = dfc.CompileRequest(
         onnx_path=onnx_path,
         net_name=spec.name.replace("-", "_"),
@@ -139,7 +141,12 @@ def run(
         "dfc_warnings": out.warnings,
     }
     return HefStage(
-        status=f"compiled: DFC {version}, {info.hw_arch}", hef=out.hef, model_script=script, manifest=manifest, gate=gate, hars=out.hars
+        status=f"compiled: DFC {version}, {info.hw_arch}",
+        hef=out.hef,
+        model_script=out.model_script,
+        manifest=manifest,
+        gate=gate,
+        hars=out.hars,
     )
 
 

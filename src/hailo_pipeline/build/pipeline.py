@@ -9,6 +9,7 @@ of the work.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -24,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from hailo_pipeline.build import compile_stage, int8_preview, report
+from hailo_pipeline.build import compile_stage, int8_preview, quant_advisor, report
 from hailo_pipeline.build import manifest as manifest_io
 from hailo_pipeline.build.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
 from hailo_pipeline.build.heads import FsqClassifierHead, Head, LatentHead
 from hailo_pipeline.build.model_io import to_latents, to_model_input
 from hailo_pipeline.build.motif_head import fit_prototypes
 from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
-from hailo_pipeline.build.spec import ModelSpec, load_spec
+from hailo_pipeline.build.spec import ModelSpec, QuantOverride, load_spec
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model import preflight as hailo_preflight
 from hailo_pipeline.model.architectures import INPUT_HEIGHT
@@ -183,9 +184,10 @@ class BuildPlan:
     toolchain: dict[str, str | None]
     build_id: str
     release_dir: Path
+    apply_advice: bool = False  # the advisor's 16-bit layers go into the model script
 
 
-def plan(spec_path: Path, out_dir: Path) -> BuildPlan:
+def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPlan:
     """Reads the inputs and computes the build id; builds nothing (`build --dry-run`)."""
     spec = load_spec(spec_path)
     source, source_path = source_bytes(spec)
@@ -199,14 +201,38 @@ def plan(spec_path: Path, out_dir: Path) -> BuildPlan:
             "calibration": calibration.tobytes() + str(calibration.shape).encode(),
             "toolchain": json.dumps(toolchain, sort_keys=True).encode(),
             "code": code_digest(PACKAGE_ROOT),
+            "apply_advice": b"apply-advice" if apply_advice else b"",
         }
     )
     release_dir = out_dir / release_name(spec.name, spec.version, bid)
-    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir)
+    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir, apply_advice)
 
 
-def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -> BuildResult:
-    planned = plan(spec_path, out_dir)
+def _with_advice(spec: ModelSpec, advice: dict[str, Any]) -> ModelSpec:
+    """The spec with the advised layers added to its quantization overrides (`build --apply-advice`)."""
+    have = {o.layer for o in spec.dfc.quantization_overrides}
+    added = tuple(QuantOverride(layer, quant_advisor.PRECISION_MODE) for layer in advice["layers"] if layer not in have)
+    return dataclasses.replace(spec, dfc=dataclasses.replace(spec.dfc, quantization_overrides=spec.dfc.quantization_overrides + added))
+
+
+def _int8_preview(
+    spec: ModelSpec, onnx_bytes: bytes, calibration: np.ndarray, holdout: np.ndarray, fp_holdout: np.ndarray, head: Head, progress: Progress
+) -> dict[str, Any]:
+    """The preview gate's record: the spec's 16-bit overrides emulated, and the advisor's advice."""
+    progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
+    with int8_preview.preview(
+        onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
+    ) as preview:
+        names = {layer.name for layer in preview.layers}
+        kept = [preview.layer(o.layer) for o in spec.dfc.quantization_overrides if o.precision_mode == "a16_w16" and o.layer in names]
+        result = preview.run(kept)
+        progress(f"quantization advisor: {len(preview.layers)} layers, one at a time" + ("" if result.passed else ", then 16-bit advice"))
+        advice = quant_advisor.advise(preview, result, kept)
+    return {"label": int8_preview.LABEL, **result.as_dict(), "sixteen_bit_in_spec": [x.name for x in kept], "advice": advice}
+
+
+def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, apply_advice: bool = False) -> BuildResult:
+    planned = plan(spec_path, out_dir, apply_advice)
     spec, source, source_path, height, calibration = planned.spec, planned.source, planned.source_path, planned.height, planned.calibration
     bid, release = planned.build_id, planned.release_dir.name
     if planned.release_dir.exists():
@@ -247,10 +273,12 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
     holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
-    progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
-    int8 = int8_preview.preview(
-        onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
-    )
+    preview_gate = _int8_preview(spec, onnx_bytes, calibration, holdout, fp_holdout, head, progress)
+    compile_spec = spec
+    if apply_advice:
+        compile_spec = _with_advice(spec, preview_gate["advice"])
+        preview_gate["advice"]["applied"] = True
+        progress(f"apply advice: {len(preview_gate['advice']['layers'])} layer(s) at a16_w16 in the model script")
 
     gates: dict[str, Any] = {
         "export": {
@@ -258,18 +286,18 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None) -
             "passed": True,
             "results": {head.device_output: parity.as_dict()} | ({"host_tail": tail_parity.as_dict()} if tail_parity else {}),
         },
-        "int8_preview": {"label": int8_preview.LABEL, **int8.as_dict()},
+        "int8_preview": preview_gate,
     }
     with tempfile.TemporaryDirectory() as work:
         onnx_path = Path(work) / "model.onnx"
         onnx_path.write_bytes(onnx_bytes)
-        stage = compile_stage.run(spec, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress)
+        stage = compile_stage.run(compile_spec, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress)
         files = {"model.onnx": onnx_bytes, "golden.npz": golden}
         if stage.hef is not None and stage.model_script is not None and stage.gate is not None:
             files["model.hef"] = stage.hef
             files["model.alls"] = stage.model_script.encode()
             gates["quantized"] = stage.gate.as_dict()
-        manifest = _manifest(spec, bid, release, converted, source, source_path, model, height, head)
+        manifest = _manifest(compile_spec, bid, release, converted, source, source_path, model, height, head)
         manifest.update(
             hef=stage.manifest,
             hef_status=stage.status,
@@ -332,6 +360,7 @@ def _manifest(
         "outputs": {"name": model.output_names[0], "shape": [1, head.device_dim, 1, 1], **head.to_manifest()},
         "hw_arch": spec.hw_arch,
         "golden": {"windows": spec.gates.golden_windows, **GOLDEN_TOLERANCE},
+        "quantization_overrides": [quant_advisor.alls_line(o.layer, o.precision_mode) for o in spec.dfc.quantization_overrides],
     }
 
 

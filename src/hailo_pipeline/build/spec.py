@@ -13,7 +13,9 @@ Keys beyond name, version, source, input and normalization are optional; their d
                 holdout_windows: 64, max_clip_share: 0.01}
   dfc:         {optimization_level: 2, compression_level: 0, calibset_size: 0 (= all calibration windows),
                 batch_size: 8, normalization_on_chip: false, performance: false,
-                quantization_overrides: [] ({layer, precision_mode: a8_w8|a8_w4|a16_w16}),
+                quantization_overrides: [] ({layer, precision_mode: a8_w8|a8_w4|a16_w16}, or a model-script
+                line as the build's advice gives it: "quantization_param(<layer>, precision_mode=a16_w16)";
+                a layer is a Hailo layer name or a model.onnx node name, which the build resolves),
                 start_node_names: [], end_node_names: [] (= the graph's input and output)}
 
 Relative paths are taken from the spec file's folder.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,14 +253,27 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
     )
 
 
+_ALLS_LINE = re.compile(r"\s*quantization_param\(\s*([^,\s]+)\s*,\s*precision_mode\s*=\s*(\w+)\s*\)\s*")
+
+
+def _override(entry: Any, where: str) -> QuantOverride:
+    """One dfc.quantization_overrides entry: {layer, precision_mode}, or the advice's model-script line."""
+    if isinstance(entry, str) and (line := _ALLS_LINE.fullmatch(entry)):
+        layer, mode = line.groups()
+    elif isinstance(entry, dict) and set(entry) == {"layer", "precision_mode"}:
+        layer, mode = str(entry["layer"]), entry["precision_mode"]
+    else:
+        raise PipelineError(
+            f"{where}: each dfc.quantization_overrides entry needs exactly 'layer' and 'precision_mode', or is a line "
+            f"'quantization_param(<layer>, precision_mode=<mode>)' as gates.int8_preview.advice.alls gives it; got {entry!r}"
+        )
+    if mode not in PRECISION_MODES:
+        raise PipelineError(f"{where}: dfc precision_mode must be one of {list(PRECISION_MODES)}, got {mode!r}")
+    return QuantOverride(layer, mode)
+
+
 def _dfc(raw: dict[str, Any], where: str) -> DfcSpec:
-    overrides = []
-    for entry in raw.get("quantization_overrides", []):
-        if not isinstance(entry, dict) or set(entry) != {"layer", "precision_mode"}:
-            raise PipelineError(f"{where}: each dfc.quantization_overrides entry needs exactly 'layer' and 'precision_mode'")
-        if entry["precision_mode"] not in PRECISION_MODES:
-            raise PipelineError(f"{where}: dfc precision_mode must be one of {list(PRECISION_MODES)}, got {entry['precision_mode']!r}")
-        overrides.append(QuantOverride(str(entry["layer"]), entry["precision_mode"]))
+    overrides = [_override(entry, where) for entry in raw.get("quantization_overrides", [])]
     if not 0 <= raw.get("optimization_level", 2) <= 4 or not 0 <= raw.get("compression_level", 0) <= 5:
         raise PipelineError(f"{where}: dfc.optimization_level must be 0-4 and dfc.compression_level 0-5")
     return DfcSpec(

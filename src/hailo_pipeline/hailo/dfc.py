@@ -2,10 +2,13 @@
 
 Coded against the documented Python API (reference hailo-toolchain.md section 1):
   ClientRunner(hw_arch=...) -> translate_onnx_model(path, net_name, start_node_names, end_node_names,
-  net_input_shapes) -> load_model_script(text) -> optimize(calib NHWC float32) ->
+  net_input_shapes) -> get_hn_dict() -> load_model_script(text) -> optimize(calib NHWC float32) ->
   infer_context(SDK_QUANTIZED) + infer(ctx, NHWC) -> compile() -> HEF bytes; save_har() after each stage.
-The DFC reports through logging and prints; the lines that change what a build means (optimization
-level reduced for want of a GPU or of calibration data) are kept and returned.
+The model script is rendered after parsing, so that a layer it names by its model.onnx node name can be
+written as the Hailo layer that holds it: the HN layer whose `original_names` list the node (the same field
+HEF edge layers carry, reference section on the HEF format).
+The DFC reports through logging and prints; the lines that change what a build means (optimization level
+reduced for want of a GPU or of calibration data) are kept and returned.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,7 +53,7 @@ class CompileRequest:
     onnx_path: Path
     net_name: str
     hw_arch: str  # hailo8 | hailo8l
-    model_script: str
+    model_script: Callable[[Callable[[str], str]], str]  # renders the .alls, given how to name a layer
     input_name: str
     output_name: str
     input_shape: list[int]  # NCHW, as the ONNX graph has it
@@ -65,6 +68,7 @@ class CompileOutput:
     hef: bytes
     quantized: NDArray[np.float32]  # emulator (SDK_QUANTIZED) outputs on the holdout windows
     hars: dict[str, Path]
+    model_script: str
     warnings: list[str] = field(default_factory=list)
 
 
@@ -123,6 +127,31 @@ def _explain(stage: str, exc: Exception) -> str:
     return f"DFC {stage} failed{where}: {text}; hint: {hint}"
 
 
+def hailo_layer_names(hn: Mapping[str, Any]) -> Callable[[str], str]:
+    """name -> the Hailo layer to write in the model script: a Hailo layer name as it is (with or without the
+    network prefix), a model.onnx node name as the parsed layer whose original_names hold it."""
+    layers: Mapping[str, Any] = hn.get("layers", {})
+    short = {key.rsplit("/", 1)[-1] for key in layers}
+
+    def name(layer: str) -> str:
+        if layer in layers or layer in short:
+            return layer
+        holders = [key for key, info in layers.items() if layer in info.get("original_names", [])]
+        if len(holders) != 1:
+            raise PipelineError(
+                f"the model script names {layer!r}, which is "
+                + (
+                    "in several Hailo layers (" + ", ".join(holders) + ")"
+                    if holders
+                    else "neither a Hailo layer nor in any layer's original_names"
+                )
+                + f"; the parsed network's layers: {', '.join(sorted(layers))}. Name the Hailo layer in dfc.quantization_overrides"
+            )
+        return holders[0]
+
+    return name
+
+
 def compile_onnx(request: CompileRequest, work_dir: Path) -> CompileOutput:
     """Parse -> optimize (quantize) -> emulate -> compile. The HARs of each stage are saved in work_dir."""
     from hailo_sdk_client import ClientRunner, InferenceContext
@@ -142,8 +171,9 @@ def compile_onnx(request: CompileRequest, work_dir: Path) -> CompileOutput:
                 net_input_shapes={request.input_name: request.input_shape},
             )
             runner.save_har(str(hars["parsed"]))
+            script = request.model_script(hailo_layer_names(runner.get_hn_dict()))
             stage = "optimize"
-            runner.load_model_script(request.model_script)
+            runner.load_model_script(script)
             runner.optimize(np.ascontiguousarray(request.calibration, np.float32))
             runner.save_har(str(hars["optimized"]))
             stage = "emulate"
@@ -152,11 +182,14 @@ def compile_onnx(request: CompileRequest, work_dir: Path) -> CompileOutput:
             stage = "compile"
             result["hef"] = bytes(runner.compile())
             runner.save_har(str(hars["compiled"]))
+        except PipelineError:
+            raise
         except Exception as exc:
             raise PipelineError(_explain(stage, exc)) from None
     return CompileOutput(
         hef=result["hef"],
         quantized=result["quantized"],
         hars=hars,
+        model_script=script,
         warnings=list(dict.fromkeys(line.strip() for line in lines if _MATTERS.search(line))),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -30,7 +30,10 @@ class ScriptOptions(Protocol):
     def quantization_overrides(self) -> Sequence[Any]: ...
 
 
-def render(dfc: ScriptOptions, mean: Sequence[float], std: Sequence[float], calibration_windows: int) -> str:
+def render(
+    dfc: ScriptOptions, mean: Sequence[float], std: Sequence[float], calibration_windows: int, layer_name: Callable[[str], str] = str
+) -> str:
+    """layer_name: how the network calls a layer the spec names (hailo.dfc.hailo_layer_names, once parsed)."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     template = env.from_string((files("hailo_pipeline.hailo") / "templates" / _TEMPLATE).read_text(encoding="utf-8"))
     return template.render(
@@ -41,6 +44,6 @@ def render(dfc: ScriptOptions, mean: Sequence[float], std: Sequence[float], cali
         compression_level=dfc.compression_level,
         batch_size=dfc.batch_size,
         calibset_size=min(dfc.calibset_size or calibration_windows, calibration_windows),
-        quantization_overrides=dfc.quantization_overrides,
+        quantization_overrides=[(layer_name(o.layer), o.precision_mode) for o in dfc.quantization_overrides],
         performance=dfc.performance,
     )

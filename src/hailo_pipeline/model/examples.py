@@ -112,9 +112,33 @@ class OriginalTcnEncoder(torch.nn.Module):
         return self.fc_mu(self.pool(x).squeeze(2))
 
 
-def original_tcn_onnx(seed: int = 0, window: int = 100) -> bytes:
-    """The example TCN exported the way the original was (opset 11; Transpose, Slice, Squeeze, Gemm)."""
+# Trained TCNs carry a few activation channels far wider than the rest; per-tensor 8-bit activations then lose
+# the narrow ones. The outlier example gives the seeded TCN such channels without changing what it computes:
+# ReLU commutes with a positive scale, so channel c of a block's conv1 scaled by g and conv2's input c by 1/g
+# is the same function (block index -> channels).
+OUTLIER_CHANNELS = {0: (3, 17), 1: (5,)}
+OUTLIER_GAIN = 1000.0
+
+
+def _add_outlier_channels(model: OriginalTcnEncoder) -> None:
+    with torch.no_grad():
+        for index, channels in OUTLIER_CHANNELS.items():
+            block = model.blocks[index]
+            assert isinstance(block, _OriginalBlock)
+            bias = block.conv1.bias
+            assert bias is not None
+            for c in channels:
+                block.conv1.weight[c] *= OUTLIER_GAIN
+                bias[c] *= OUTLIER_GAIN
+                block.conv2.weight[:, c] /= OUTLIER_GAIN
+
+
+def original_tcn_onnx(seed: int = 0, window: int = 100, outliers: bool = False) -> bytes:
+    """The example TCN exported the way the original was (opset 11; Transpose, Slice, Squeeze, Gemm); with
+    `outliers`, with the wide activation channels of a trained one (the INT8 preview fails on it)."""
     model = OriginalTcnEncoder(tcn_encoder_state(seed))
+    if outliers:
+        _add_outlier_channels(model)
     return torch_to_onnx(model, torch.zeros(1, window, 9), "imu_window", "latent_embeddings")
 
 

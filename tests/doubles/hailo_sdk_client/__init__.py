@@ -5,7 +5,9 @@ It has the documented ClientRunner API and behaves like the DFC where the adapte
   optimize wants NHWC float32 shaped like the HN input minus the batch, and logs the DFC's warnings
   (no GPU here, fewer than 1024 samples); infer(SDK_QUANTIZED) emulates a uint8 device: inputs and
   outputs fake-quantized over their calibrated ranges around an ONNX Runtime FP32 run; compile()
-  returns HEF bytes in the real file format, with the calibrated quantization ranges. A model script line
+  returns HEF bytes in the real file format, with the calibrated quantization ranges. get_hn_dict() names the
+  layers as the parser does (conv1, ew_add1, ..., each with the ONNX nodes it fused in original_names), and
+  load_model_script refuses a quantization_param of a layer the network does not have. A model script line
   `normalization1 = normalization([mean], [std])` puts the normalization inside the network, as the DFC does.
 Knobs for tests: QUANT_BITS, INPUT_RANGE (force limvals), FAIL_AT (stage name), CALLS (call log).
 """
@@ -47,6 +49,26 @@ def _fake_quant(x: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
     return (np.round((np.clip(x, lo, hi) - lo) / scale) * scale + lo).astype(np.float32)
 
 
+_HN_KIND = {"Conv": "conv", "Gemm": "fc", "Add": "ew_add", "GlobalAveragePool": "avgpool", "Relu": "relu", "Pad": "pad"}
+
+
+def _hn_layers(net: str, graph: onnx.GraphProto) -> dict[str, Any]:
+    """HN layers the way the parser names them: <net>/<kind><n>, a Relu fused into the layer before it."""
+    layers: dict[str, Any] = {f"{net}/input_layer1": {"type": "input_layer", "original_names": [graph.input[0].name]}}
+    counts: dict[str, int] = {}
+    last = ""
+    for node in graph.node:
+        if node.op_type == "Relu" and last:
+            layers[last]["original_names"].append(node.name)
+            continue
+        kind = _HN_KIND.get(node.op_type, node.op_type.lower())
+        counts[kind] = counts.get(kind, 0) + 1
+        last = f"{net}/{kind}{counts[kind]}"
+        layers[last] = {"type": kind, "original_names": [node.name]}
+    layers[f"{net}/output_layer1"] = {"type": "output_layer", "original_names": [graph.output[0].name]}
+    return layers
+
+
 class ClientRunner:
     def __init__(self, hw_arch: str | None = None, har: str | None = None) -> None:
         CALLS.append(("ClientRunner", {"hw_arch": hw_arch, "har": har}))
@@ -85,11 +107,18 @@ class ClientRunner:
         self.net_name = net_name
         self.onnx_path = model
         self.hn_input_shape = [-1, shape[2], shape[3], shape[1]]  # NCHW -> HN NHWC
+        self.layers = _hn_layers(net_name, graph)
         self.state = States.HAILO_MODEL
         return {"name": net_name}, {}
 
+    def get_hn_dict(self) -> dict[str, Any]:
+        return {"name": self.net_name, "layers": self.layers}
+
     def load_model_script(self, script: str, append: bool = False) -> None:
         CALLS.append(("load_model_script", {"script": script, "append": append}))
+        for layer in re.findall(r"quantization_param\(([^,]+),", script):
+            if layer not in self.layers and f"{self.net_name}/{layer}" not in self.layers:
+                raise ValueError(f"quantization_param: layer {layer} does not exist in the network")
         self.model_script = self.model_script + script if append else script
 
     def optimize(self, calib_data: np.ndarray, data_type: Any = None) -> None:
