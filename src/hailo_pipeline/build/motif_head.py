@@ -4,14 +4,19 @@ Fit: k-means (k-means++ seeding, the best of RESTARTS seeded runs by inertia, Ll
 windows gives centroids c_k; each prototype's scale s_k is the root-mean-square distance of its members
 to c_k. Score of latent z for motif k, in (0, 1]:
 
-    score_k(z) = exp(-||z - c_k||^2 / (2 s_k^2))
+    score_k(z) = exp(-||z - c_k||^2 / (2 (t s_k)^2))
 
-1 at the prototype, about 0.6 at a typical member's distance, towards 0 far away. The scores are
-independent per motif (they do not sum to 1), as EdgeInfer reads each as its own motif's score.
+with one temperature t fitted on the calibration latents: the typical calibration window scores 0.5 on its
+median motif (t = sqrt(median over windows of the median over k of d_k^2 / s_k^2, / (2 ln 2))). Without it
+(t = 1, bundles made before it) a window scores about 0.6 on its own prototype and little on most others: in
+64 dimensions a window lies far from every prototype but its own. The scores are independent per motif (they do
+not sum to 1), as EdgeInfer reads each as its own motif's score. A window unlike the calibration data (raw units
+other than the spec's, say) is far from every prototype and scores near 0 on all of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +25,10 @@ from numpy.typing import NDArray
 
 from hailo_pipeline.errors import PipelineError
 
-FORMULA = "score_k(z) = exp(-||z - c_k||^2 / (2 * s_k^2)); c_k = k-means centroid, s_k = RMS member distance"
+FORMULA = (
+    "score_k(z) = exp(-||z - c_k||^2 / (2 * (t * s_k)^2)); c_k = k-means centroid, s_k = RMS member distance, "
+    "t = temperature: the typical calibration window scores 0.5 on its median motif"
+)
 _MAX_ITER = 100
 RESTARTS = 10
 
@@ -29,11 +37,16 @@ RESTARTS = 10
 class PrototypeHead:
     centroids: NDArray[np.float32]  # (k, latent_dim)
     scales: NDArray[np.float32]  # (k,)
+    temperature: float = 1.0
 
-    def scores(self, latents: NDArray[Any]) -> NDArray[np.float32]:
+    def scaled_distances(self, latents: NDArray[Any]) -> NDArray[np.float64]:
+        """d_k^2 / s_k^2 of each latent to each prototype, (N, k)."""
         z = np.asarray(latents, np.float64).reshape(len(latents), -1)
         d2 = ((z[:, None, :] - self.centroids[None].astype(np.float64)) ** 2).sum(-1)
-        return np.exp(-d2 / (2 * self.scales.astype(np.float64) ** 2)).astype(np.float32)
+        return np.asarray(d2 / self.scales.astype(np.float64) ** 2)
+
+    def scores(self, latents: NDArray[Any]) -> NDArray[np.float32]:
+        return np.exp(-self.scaled_distances(latents) / (2 * self.temperature**2)).astype(np.float32)
 
     def to_manifest(self) -> dict[str, Any]:
         return {
@@ -42,11 +55,12 @@ class PrototypeHead:
             "formula": FORMULA,
             "centroids": self.centroids.tolist(),
             "scales": self.scales.tolist(),
+            "temperature": self.temperature,
         }
 
     @classmethod
     def from_manifest(cls, data: dict[str, Any]) -> PrototypeHead:
-        return cls(np.asarray(data["centroids"], np.float32), np.asarray(data["scales"], np.float32))
+        return cls(np.asarray(data["centroids"], np.float32), np.asarray(data["scales"], np.float32), float(data.get("temperature", 1.0)))
 
 
 def _squared_distances(z: NDArray[np.float64], centroids: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -83,4 +97,6 @@ def fit_prototypes(latents: NDArray[Any], count: int = 12, seed: int = 0) -> Pro
     labels = distances.argmin(1)
     d2 = distances[np.arange(len(z)), labels]
     scales = np.array([np.sqrt(d2[labels == k].mean()) if np.any(labels == k) else 1.0 for k in range(count)])
-    return PrototypeHead(c.astype(np.float32), np.maximum(scales, 1e-6).astype(np.float32))
+    head = PrototypeHead(c.astype(np.float32), np.maximum(scales, 1e-6).astype(np.float32))
+    typical = float(np.median(np.median(head.scaled_distances(z), axis=1)))
+    return dataclasses.replace(head, temperature=float(np.sqrt(typical / (2 * np.log(2)))))
