@@ -69,8 +69,9 @@ def test_golden_vectors_hold_raw_windows_and_contract_outputs(example_bundle: Pa
 def test_report_shows_the_release_gates_and_plots(example_bundle: Path) -> None:
     page = (example_bundle / "report.html").read_text()
     assert example_bundle.name in page
-    assert page.count("<svg") == 3
-    assert "export parity" in page
+    assert page.count("<svg") == 6, "export and INT8 parity, INT8 error, per-layer sensitivity, calibration, motif scores"
+    assert "Export parity" in page
+    assert "The INT8 preview passes as built" in page
     assert "DFC not installed" in page
 
 

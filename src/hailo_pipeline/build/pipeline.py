@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from hailo_pipeline.build import compile_stage, int8_preview, quant_advisor, report
+from hailo_pipeline.build import compile_stage, int8_preview, quant_advisor, report, report_plots
 from hailo_pipeline.build import manifest as manifest_io
 from hailo_pipeline.build.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
 from hailo_pipeline.build.heads import FsqClassifierHead, Head, LatentHead
 from hailo_pipeline.build.model_io import to_latents, to_model_input
 from hailo_pipeline.build.motif_head import fit_prototypes
+from hailo_pipeline.build.quant_gate import QuantizedParity
 from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.build.spec import ModelSpec, QuantOverride, load_spec
 from hailo_pipeline.errors import PipelineError
@@ -215,10 +216,17 @@ def _with_advice(spec: ModelSpec, advice: dict[str, Any]) -> ModelSpec:
     return dataclasses.replace(spec, dfc=dataclasses.replace(spec.dfc, quantization_overrides=spec.dfc.quantization_overrides + added))
 
 
+@dataclass(frozen=True)
+class PreviewGate:
+    record: dict[str, Any]  # release.json gates.int8_preview
+    result: QuantizedParity  # as built (with the spec's 16-bit layers)
+    after: QuantizedParity  # with the advice
+
+
 def _int8_preview(
     spec: ModelSpec, onnx_bytes: bytes, calibration: np.ndarray, holdout: np.ndarray, fp_holdout: np.ndarray, head: Head, progress: Progress
-) -> dict[str, Any]:
-    """The preview gate's record: the spec's 16-bit overrides emulated, and the advisor's advice."""
+) -> PreviewGate:
+    """The preview gate: the spec's 16-bit overrides emulated, and the advisor's advice."""
     progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
     with int8_preview.preview(
         onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
@@ -227,8 +235,9 @@ def _int8_preview(
         kept = [preview.layer(o.layer) for o in spec.dfc.quantization_overrides if o.precision_mode == "a16_w16" and o.layer in names]
         result = preview.run(kept)
         progress(f"quantization advisor: {len(preview.layers)} layers, one at a time" + ("" if result.passed else ", then 16-bit advice"))
-        advice = quant_advisor.advise(preview, result, kept)
-    return {"label": int8_preview.LABEL, **result.as_dict(), "sixteen_bit_in_spec": [x.name for x in kept], "advice": advice}
+        advice, after = quant_advisor.advise(preview, result, kept)
+    record = {"label": int8_preview.LABEL, **result.as_dict(), "sixteen_bit_in_spec": [x.name for x in kept], "advice": advice}
+    return PreviewGate(record, result, after)
 
 
 def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, apply_advice: bool = False) -> BuildResult:
@@ -262,9 +271,11 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     _check_input(spec, model, height)
     head: Head
     tail_parity: Parity | None = None
+    calibration_latents: np.ndarray | None = None
     if spec.output_kind == "latent":
         progress("latents of the calibration windows (ONNX Runtime, FP32)")
-        head = _latent_head(spec, to_latents(model.run(to_model_input(calibration, spec.normalization))), progress)
+        calibration_latents = to_latents(model.run(to_model_input(calibration, spec.normalization)))
+        head = _latent_head(spec, calibration_latents, progress)
     else:
         head, tail_parity = _exported_head(converted, progress)
 
@@ -273,12 +284,13 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
-    preview_gate = _int8_preview(spec, onnx_bytes, calibration, holdout, fp_holdout, head, progress)
+    preview = _int8_preview(spec, onnx_bytes, calibration, holdout, fp_holdout, head, progress)
+    advice = preview.record["advice"]
     compile_spec = spec
     if apply_advice:
-        compile_spec = _with_advice(spec, preview_gate["advice"])
-        preview_gate["advice"]["applied"] = True
-        progress(f"apply advice: {len(preview_gate['advice']['layers'])} layer(s) at a16_w16 in the model script")
+        compile_spec = _with_advice(spec, advice)
+        advice["applied"] = True
+        progress(f"apply advice: {len(advice['layers'])} layer(s) at a16_w16 in the model script")
 
     gates: dict[str, Any] = {
         "export": {
@@ -286,7 +298,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
             "passed": True,
             "results": {head.device_output: parity.as_dict()} | ({"host_tail": tail_parity.as_dict()} if tail_parity else {}),
         },
-        "int8_preview": preview_gate,
+        "int8_preview": preview.record,
     }
     with tempfile.TemporaryDirectory() as work:
         onnx_path = Path(work) / "model.onnx"
@@ -312,7 +324,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
             files={name: sha256_bytes(data) for name, data in files.items()},
             toolchain=planned.toolchain,
         )
-        files["report.html"] = report.render(manifest, _plots(spec, parity, calib_lint, head))
+        files["report.html"] = report.render(manifest, _plots(spec, parity, calib_lint, head, preview, calibration_latents))
         manifest["files"]["report.html"] = sha256_bytes(files["report.html"])
         files[manifest_io.MANIFEST] = manifest_io.dumps(manifest)
         release_dir = write_bundle(out_dir, release, files)
@@ -364,20 +376,42 @@ def _manifest(
     }
 
 
-def _plots(spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: Head) -> dict[str, str]:
+def _plots(
+    spec: ModelSpec, parity: Parity, calib_lint: CalibrationLint, head: Head, preview: PreviewGate, calibration_latents: np.ndarray | None
+) -> dict[str, str]:
+    """The report's figures, by caption."""
     channels = calib_lint.channels
     mean, std = spec.normalization.mean, spec.normalization.std
+    output = head.device_output
+    before, after = preview.result.results[output], preview.after.results[output]
+    advised = preview.record["advice"]["layers"]
+    with_advice = after.candidate if advised else None
     plots = {
-        "export parity: source vs converted graph outputs": report.scatter_svg(
-            parity.reference, parity.candidate, "parity", "source", "converted"
+        "Export parity: every output value of the converted graph against the source's (on y = x when they agree)": (
+            report_plots.parity_scatter(parity.reference, parity.candidate, "export parity", "source output", "converted graph output")
         ),
-        "calibration: normalized range per channel": report.ranges_svg(
-            [c.channel for c in channels],
-            [(c.min - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
-            [(c.max - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
-            COVERAGE_Z,
+        f"INT8 preview parity: {output} values, quantized against FP32, on {before.windows} held-out windows": report_plots.parity_scatter(
+            before.reference, before.candidate, "INT8 preview parity", f"FP32 {output}", f"INT8 {output}", with_advice
+        ),
+        f"INT8 preview error: quantized minus FP32, every {output} value": report_plots.error_distribution(
+            before.candidate - before.reference,
+            None if with_advice is None else with_advice - after.reference,
+            f"{output} error (INT8 - FP32)",
+        ),
+        "Per-layer sensitivity (advised layers in bold orange)": report_plots.layer_errors(
+            preview.record["advice"]["per_layer"], spec.gates.quantized_cosine_min, advised
+        ),
+        f"Calibration coverage: each channel's normalized range over the ±{COVERAGE_Z:g} band the lint expects": (
+            report_plots.calibration_coverage(
+                [c.channel for c in channels],
+                [(c.min - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
+                [(c.max - m) / s for c, m, s in zip(channels, mean, std, strict=True)],
+                COVERAGE_Z,
+            )
         ),
     }
-    if isinstance(head, LatentHead):
-        plots["motif prototypes: scale (RMS member distance)"] = report.bars_svg(head.motifs.scales.tolist(), "prototype scales")
+    if isinstance(head, LatentHead) and calibration_latents is not None:
+        plots[f"Motif scores on the calibration windows (temperature {head.motifs.temperature:.3g})"] = report_plots.score_distribution(
+            head.motifs.scores(calibration_latents)
+        )
     return plots

@@ -48,8 +48,9 @@ def sensitivity(preview: Preview, kept: Sequence[Layer] = ()) -> list[dict[str, 
     return sorted(rows, key=lambda row: row["cosine_min"])
 
 
-def advise(preview: Preview, baseline: QuantizedParity, kept: Sequence[Layer] = ()) -> dict[str, Any]:
-    """The advice for release.json (gates.int8_preview.advice). baseline: the preview with `kept` at 16 bits."""
+def advise(preview: Preview, baseline: QuantizedParity, kept: Sequence[Layer] = ()) -> tuple[dict[str, Any], QuantizedParity]:
+    """The advice for release.json (gates.int8_preview.advice), and the preview with it. baseline: the preview
+    with `kept` at 16 bits."""
     per_layer = sensitivity(preview, kept)
     chosen: list[Layer] = []
     after = baseline
@@ -63,7 +64,7 @@ def advise(preview: Preview, baseline: QuantizedParity, kept: Sequence[Layer] = 
         candidates.remove(layer)
         after = best
     device_output = preview.head.device_output
-    return {
+    advice = {
         "layers": [layer.name for layer in chosen],
         "alls": [alls_line(layer.name) for layer in chosen],
         "passed_after": after.passed,
@@ -74,3 +75,4 @@ def advise(preview: Preview, baseline: QuantizedParity, kept: Sequence[Layer] = 
         "applied": False,  # build --apply-advice puts the layers into this build's model script
         "per_layer": per_layer,
     }
+    return advice, after

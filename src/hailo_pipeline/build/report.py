@@ -1,67 +1,10 @@
-"""report.html: what a human checks before shipping a bundle, with inline SVG plots (no plot library)."""
+"""report.html: what a human checks before shipping a bundle; its figures come from report_plots (matplotlib SVG)."""
 
 from __future__ import annotations
 
 import html
 import json
 from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-
-_W, _H, _PAD = 420, 300, 40
-
-
-def _axis_map(lo: float, hi: float, a: float, b: float) -> Any:
-    span = (hi - lo) or 1.0
-    return lambda v: a + (v - lo) / span * (b - a)
-
-
-def scatter_svg(x: NDArray[Any], y: NDArray[Any], title: str, xlabel: str, ylabel: str, limit: int = 4000) -> str:
-    """y against x with the identity line: every point on the diagonal means perfect parity."""
-    x, y = np.asarray(x, float)[:limit], np.asarray(y, float)[:limit]
-    if not len(x):
-        return "<p>(no values)</p>"
-    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
-    sx, sy = _axis_map(lo, hi, _PAD, _W - 10), _axis_map(lo, hi, _H - _PAD, 10)
-    dots = "".join(f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="1.5"/>' for a, b in zip(x, y, strict=True))
-    return (
-        f'<svg width="{_W}" height="{_H}" role="img" aria-label="{html.escape(title)}">'
-        f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" stroke="#bbb"/>'
-        f'<g fill="#1f77b4" fill-opacity="0.5">{dots}</g>'
-        f'<text x="{_W / 2}" y="{_H - 8}" text-anchor="middle">{html.escape(xlabel)}</text>'
-        f'<text x="12" y="{_H / 2}" transform="rotate(-90 12 {_H / 2})" text-anchor="middle">{html.escape(ylabel)}</text>'
-        f'<text x="{_PAD}" y="{_H - _PAD + 14}" font-size="10">{lo:.3g}</text>'
-        f'<text x="{_W - 40}" y="{_H - _PAD + 14}" font-size="10">{hi:.3g}</text></svg>'
-    )
-
-
-def ranges_svg(names: list[str], lows: list[float], highs: list[float], band: float) -> str:
-    """One bar per channel from its normalized minimum to maximum, over the shaded [-band, band]."""
-    lo, hi = min([*lows, -band]) - 0.5, max([*highs, band]) + 0.5
-    sx = _axis_map(lo, hi, 50, _W - 10)
-    row = (_H - 30) / max(len(names), 1)
-    bars = "".join(
-        f'<text x="4" y="{20 + i * row + row / 2:.1f}" font-size="11">{html.escape(n)}</text>'
-        f'<rect x="{sx(a):.1f}" y="{20 + i * row + 3:.1f}" width="{max(sx(b) - sx(a), 1):.1f}" height="{row - 6:.1f}" fill="#2ca02c"/>'
-        for i, (n, a, b) in enumerate(zip(names, lows, highs, strict=True))
-    )
-    return (
-        f'<svg width="{_W}" height="{_H}" role="img" aria-label="calibration ranges">'
-        f'<rect x="{sx(-band):.1f}" y="15" width="{sx(band) - sx(-band):.1f}" height="{_H - 25}" fill="#eee"/>'
-        f'{bars}<text x="{sx(0):.1f}" y="12" text-anchor="middle" font-size="10">0 (normalized units; grey = ±{band:g})</text></svg>'
-    )
-
-
-def bars_svg(values: list[float], title: str) -> str:
-    top = max([*values, 1e-9])
-    width = (_W - 20) / max(len(values), 1)
-    bars = "".join(
-        f'<rect x="{10 + i * width:.1f}" y="{_H - 20 - v / top * (_H - 40):.1f}" width="{width - 4:.1f}" '
-        f'height="{v / top * (_H - 40):.1f}" fill="#ff7f0e"><title>{i}: {v:.3g}</title></rect>'
-        for i, v in enumerate(values)
-    )
-    return f'<svg width="{_W}" height="{_H}" role="img" aria-label="{html.escape(title)}">{bars}</svg>'
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -73,6 +16,45 @@ def _table(rows: list[dict[str, Any]]) -> str:
         for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _gate(name: str, gate: dict[str, Any]) -> str:
+    """One gate as a coloured box: passed or failed, and why, in words, over its figures."""
+    worst_output, worst = min(((o, f["cosine_min"]) for o, f in gate["results"].items()), key=lambda item: item[1])
+    relation = ">=" if gate["passed"] else "<"
+    reason = f"worst window's cosine of {worst_output} {worst:.6g} {relation} {gate['threshold']}"
+    if not gate["passed"] and name == "int8_preview":
+        reason += ": the advice below names the layers to keep at 16 bits"
+    rows = [{"output": output, **figures} for output, figures in gate["results"].items()]
+    label = f"<p>{html.escape(gate['label'])}</p>" if "label" in gate else ""
+    return (
+        f"<div class='gate {'pass' if gate['passed'] else 'fail'}'><h3>{html.escape(name)}: {'passed' if gate['passed'] else 'FAILED'}</h3>"
+        f"<p>{html.escape(reason)}</p>{label}{_table(rows)}</div>"
+    )
+
+
+def _advice(advice: dict[str, Any] | None) -> str:
+    if advice is None:
+        return "<p>no INT8 preview in this bundle</p>"
+    if not advice["layers"]:
+        return "<p>The INT8 preview passes as built: no layer needs 16 bits. The figure below ranks the layers anyway.</p>"
+    verdict = (
+        "lifts the preview over its gate"
+        if advice["passed_after"]
+        else "does not lift the preview over its gate: raise the DFC's optimization level"
+    )
+    lines = "\n".join(advice["alls"])
+    return (
+        f"<p>Keeping {len(advice['layers'])} layer(s) at 16 bits {verdict} (emulated: {html.escape(advice['sixteen_bit'])}). "
+        + (
+            "This build applied it."
+            if advice["applied"]
+            else "Copy these lines into the spec's dfc.quantization_overrides, or build with --apply-advice:"
+        )
+        + "</p>"
+        f"<pre class='alls'>{html.escape(lines)}</pre><p>{html.escape(advice['names'])}</p>"
+        + _table([{"after: output": o, **f} for o, f in advice["after"]["results"].items()])
+    )
 
 
 def _outputs_line(outputs: dict[str, Any]) -> str:
@@ -93,18 +75,15 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
         {"field": "hw_arch", "value": m["hw_arch"]},
         {"field": "HEF", "value": m["hef_status"]},
     ]
-    gates = [
-        {"gate": name, "output": output, "threshold": gate["threshold"], "passed": gate["passed"], **figures}
-        for name, gate in m["gates"].items()
-        for output, figures in gate["results"].items()
-    ]
+    gates = "".join(_gate(name, gate) for name, gate in m["gates"].items())
     hef = m["hef"] or {}
     hef_rows = [{"field": k, "value": v} for k, v in hef.items() if k not in ("dfc_warnings",)]
     hef_section = _table(hef_rows) + "".join(f"<p>DFC: {html.escape(w)}</p>" for w in hef.get("dfc_warnings", []))
     lint = m["calibration"]["lint"]
     sections = [
         ("Summary", _table(summary)),
-        ("Gates", _table(gates) + f"<p>{html.escape(m['gates'].get('int8_preview', {}).get('label', ''))}</p>"),
+        ("Gates", gates),
+        ("INT8 advice", _advice(m["gates"].get("int8_preview", {}).get("advice"))),
         ("HEF", hef_section if hef else f"<p>{html.escape(m['hef_status'])}</p>"),
         ("Hailo preflight", _table(m["preflight"])),
         (
@@ -124,6 +103,8 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(m['release'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
+        ".gate{border-left:6px solid;padding:2px 10px;margin:8px 0}.pass{border-color:#2ca02c;background:#eef8ee}"
+        ".fail{border-color:#d62728;background:#fbeeee}pre.alls{background:#f4f4f4;padding:6px;font-size:13px}"
         "figure{display:inline-block;margin:1em}pre{font-size:11px;max-height:30em;overflow:auto}</style></head>"
         f"<body><h1>{html.escape(m['release'])}</h1>{body}</body></html>\n"
     ).encode()
