@@ -87,9 +87,8 @@ def test_the_preview_quantizes_activations_to_uint8_with_a_zero_point(tmp_path: 
     windows = np.random.default_rng(0).standard_normal((64, 9, 1, 100)).astype(np.float32)
     fp = OnnxModel(graph).run(windows)
     head = LatentHead(fit_prototypes(fp.reshape(64, -1), 12))
-    with int8_preview.preview(graph, windows, windows[:8], fp[:8], head, 0.98) as preview:
-        preview.run()
-        quantized = onnx.load(preview.work / "quantized.onnx")
+    int8_preview.Preview(graph, windows, windows[:8], fp[:8], head, 0.98, tmp_path).run()
+    quantized = onnx.load(tmp_path / "quantized.onnx")
     inits = {i.name: i for i in quantized.graph.initializer}
     zero_points = [inits[n.input[2]] for n in quantized.graph.node if n.op_type == "QuantizeLinear"]
     assert zero_points

@@ -12,7 +12,6 @@ quantization risk before anyone buys GPU time, and is recorded as a preview, nev
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,7 +94,8 @@ def _quiet() -> Iterator[None]:
 
 
 class Preview:
-    """One model's preview: calibrate once, then quantize with any set of layers kept at 16 bits."""
+    """One model's preview: calibrate once, then quantize with any set of layers kept at 16 bits. Its files (the
+    opset-13 copy, the calibration cache, the last quantized graph) go to `work`, a folder the caller owns."""
 
     def __init__(
         self,
@@ -142,16 +142,3 @@ class Preview:
             )
         self.reader = None  # the ranges are in the cache from here on
         return measure(self.fp_outputs, OnnxModel(dst).run(self.holdout), self.head, self.threshold)
-
-
-@contextmanager
-def preview(
-    onnx_bytes: bytes,
-    calibration: NDArray[np.float32],
-    holdout: NDArray[np.float32],
-    fp_outputs: NDArray[Any],
-    head: Head,
-    threshold: float,
-) -> Iterator[Preview]:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield Preview(onnx_bytes, calibration, holdout, fp_outputs, head, threshold, Path(tmp))

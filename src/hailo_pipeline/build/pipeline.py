@@ -228,9 +228,16 @@ def _int8_preview(
 ) -> PreviewGate:
     """The preview gate: the spec's 16-bit overrides emulated, and the advisor's advice."""
     progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
-    with int8_preview.preview(
-        onnx_bytes, to_model_input(calibration, spec.normalization), holdout, fp_holdout, head, spec.gates.quantized_cosine_min
-    ) as preview:
+    with tempfile.TemporaryDirectory() as work:
+        preview = int8_preview.Preview(
+            onnx_bytes,
+            to_model_input(calibration, spec.normalization),
+            holdout,
+            fp_holdout,
+            head,
+            spec.gates.quantized_cosine_min,
+            Path(work),
+        )
         names = {layer.name for layer in preview.layers}
         kept = [preview.layer(o.layer) for o in spec.dfc.quantization_overrides if o.precision_mode == "a16_w16" and o.layer in names]
         result = preview.run(kept)
