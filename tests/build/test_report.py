@@ -77,3 +77,11 @@ def test_a_failing_preview_is_red_says_why_and_gives_the_lines_to_copy(failing_r
     assert page["alls"] == [
         "quantization_param(/blocks.0/conv1/Conv, precision_mode=a16_w16)\nquantization_param(/blocks.1/conv1/Conv, precision_mode=a16_w16)"
     ]
+
+
+def test_a_failing_preview_no_layer_lifts_does_not_read_as_passing() -> None:
+    from hailo_pipeline.build.report import _advice
+
+    text = _advice({"layers": [], "alls": [], "passed_after": False})
+    assert "passes as built" not in text
+    assert "No layer kept at 16 bits lifts the INT8 preview" in text

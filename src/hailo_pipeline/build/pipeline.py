@@ -35,6 +35,7 @@ from hailo_pipeline.build.quant_gate import QuantizedParity
 from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.build.spec import ModelSpec, QuantOverride, load_spec
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo.model_script import quantization_line
 from hailo_pipeline.model import preflight as hailo_preflight
 from hailo_pipeline.model.architectures import INPUT_HEIGHT
 from hailo_pipeline.model.onnx_model import OnnxModel
@@ -185,7 +186,6 @@ class BuildPlan:
     toolchain: dict[str, str | None]
     build_id: str
     release_dir: Path
-    apply_advice: bool = False  # the advisor's 16-bit layers go into the model script
 
 
 def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPlan:
@@ -206,7 +206,7 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
         }
     )
     release_dir = out_dir / release_name(spec.name, spec.version, bid)
-    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir, apply_advice)
+    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir)
 
 
 def _with_advice(spec: ModelSpec, advice: dict[str, Any]) -> ModelSpec:
@@ -226,20 +226,17 @@ class PreviewGate:
 def _int8_preview(
     spec: ModelSpec, onnx_bytes: bytes, calibration: np.ndarray, holdout: np.ndarray, fp_holdout: np.ndarray, head: Head, progress: Progress
 ) -> PreviewGate:
-    """The preview gate: the spec's 16-bit overrides emulated, and the advisor's advice."""
+    """The preview gate: the spec's 16-bit overrides emulated, and the advisor's advice. calibration and holdout
+    are model inputs (normalized NCHW)."""
     progress("INT8 preview: ONNX Runtime static quantization (not the Hailo quantizer)")
     with tempfile.TemporaryDirectory() as work:
-        preview = int8_preview.Preview(
-            onnx_bytes,
-            to_model_input(calibration, spec.normalization),
-            holdout,
-            fp_holdout,
-            head,
-            spec.gates.quantized_cosine_min,
-            Path(work),
-        )
+        preview = int8_preview.Preview(onnx_bytes, calibration, holdout, fp_holdout, head, spec.gates.quantized_cosine_min, Path(work))
         names = {layer.name for layer in preview.layers}
-        kept = [preview.layer(o.layer) for o in spec.dfc.quantization_overrides if o.precision_mode == "a16_w16" and o.layer in names]
+        kept = [
+            preview.layer(o.layer)
+            for o in spec.dfc.quantization_overrides
+            if o.precision_mode == quant_advisor.PRECISION_MODE and o.layer in names
+        ]
         result = preview.run(kept)
         progress(f"quantization advisor: {len(preview.layers)} layers, one at a time" + ("" if result.passed else ", then 16-bit advice"))
         advice, after = quant_advisor.advise(preview, result, kept)
@@ -279,9 +276,10 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     head: Head
     tail_parity: Parity | None = None
     calibration_latents: np.ndarray | None = None
+    calibration_input = to_model_input(calibration, spec.normalization)
     if spec.output_kind == "latent":
         progress("latents of the calibration windows (ONNX Runtime, FP32)")
-        calibration_latents = to_latents(model.run(to_model_input(calibration, spec.normalization)))
+        calibration_latents = to_latents(model.run(calibration_input))
         head = _latent_head(spec, calibration_latents, progress)
     else:
         head, tail_parity = _exported_head(converted, progress)
@@ -291,7 +289,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
-    preview = _int8_preview(spec, onnx_bytes, calibration, holdout, fp_holdout, head, progress)
+    preview = _int8_preview(spec, onnx_bytes, calibration_input, holdout, fp_holdout, head, progress)
     advice = preview.record["advice"]
     compile_spec = spec
     if apply_advice:
@@ -379,7 +377,7 @@ def _manifest(
         "outputs": {"name": model.output_names[0], "shape": [1, head.device_dim, 1, 1], **head.to_manifest()},
         "hw_arch": spec.hw_arch,
         "golden": {"windows": spec.gates.golden_windows, **GOLDEN_TOLERANCE},
-        "quantization_overrides": [quant_advisor.alls_line(o.layer, o.precision_mode) for o in spec.dfc.quantization_overrides],
+        "quantization_overrides": [quantization_line(o.layer, o.precision_mode) for o in spec.dfc.quantization_overrides],
     }
 
 

@@ -17,13 +17,10 @@ from typing import Any
 
 from hailo_pipeline.build.int8_preview import SIXTEEN_BIT, Layer, Preview
 from hailo_pipeline.build.quant_gate import QuantizedParity
+from hailo_pipeline.hailo.model_script import quantization_line
 
 PRECISION_MODE = "a16_w16"
 CANDIDATES = 6  # the greedy search looks at this many of the most sensitive layers
-
-
-def alls_line(layer: str, precision_mode: str = PRECISION_MODE) -> str:
-    return f"quantization_param({layer}, precision_mode={precision_mode})"
 
 
 def _worst(result: QuantizedParity) -> float:
@@ -66,7 +63,7 @@ def advise(preview: Preview, baseline: QuantizedParity, kept: Sequence[Layer] = 
     device_output = preview.head.device_output
     advice = {
         "layers": [layer.name for layer in chosen],
-        "alls": [alls_line(layer.name) for layer in chosen],
+        "alls": [quantization_line(layer.name, PRECISION_MODE) for layer in chosen],
         "passed_after": after.passed,
         f"{device_output}_cosine_min_after": after.results[device_output].cosine_min,
         "after": after.as_dict(),

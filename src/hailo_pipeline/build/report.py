@@ -36,8 +36,10 @@ def _gate(name: str, gate: dict[str, Any]) -> str:
 def _advice(advice: dict[str, Any] | None) -> str:
     if advice is None:
         return "<p>no INT8 preview in this bundle</p>"
-    if not advice["layers"]:
+    if not advice["layers"] and advice["passed_after"]:
         return "<p>The INT8 preview passes as built: no layer needs 16 bits. The figure below ranks the layers anyway.</p>"
+    if not advice["layers"]:
+        return "<p>No layer kept at 16 bits lifts the INT8 preview: raise the DFC's optimization level, or calibrate on in-domain data.</p>"
     verdict = (
         "lifts the preview over its gate"
         if advice["passed_after"]

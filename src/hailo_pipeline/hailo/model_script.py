@@ -30,6 +30,11 @@ class ScriptOptions(Protocol):
     def quantization_overrides(self) -> Sequence[Any]: ...
 
 
+def quantization_line(layer: str, precision_mode: str) -> str:
+    """The model-script line that sets one layer's precision (the template writes these; so does the INT8 advice)."""
+    return f"quantization_param({layer}, precision_mode={precision_mode})"
+
+
 def render(
     dfc: ScriptOptions, mean: Sequence[float], std: Sequence[float], calibration_windows: int, layer_name: Callable[[str], str] = str
 ) -> str:
@@ -44,6 +49,6 @@ def render(
         compression_level=dfc.compression_level,
         batch_size=dfc.batch_size,
         calibset_size=min(dfc.calibset_size or calibration_windows, calibration_windows),
-        quantization_overrides=[(layer_name(o.layer), o.precision_mode) for o in dfc.quantization_overrides],
+        quantization_lines=[quantization_line(layer_name(o.layer), o.precision_mode) for o in dfc.quantization_overrides],
         performance=dfc.performance,
     )
