@@ -1,5 +1,6 @@
 """Labels of the image in a `docker save` tarball, read without Docker (role hailo_sidecar's fit input)."""
 
+import gzip
 import io
 import json
 import tarfile
@@ -28,6 +29,14 @@ def saved_image_tarball(path: Path, members: dict[str, object]) -> Path:
 def test_the_one_image_labels_are_read(tmp_path: Path, config_name: str) -> None:
     members = {config_name: {"architecture": "arm64", "config": {"Labels": LABELS}}, "manifest.json": [{"Config": config_name}]}
     assert tarball_labels(saved_image_tarball(tmp_path / "image.tar", members)) == LABELS
+
+
+def test_a_gzipd_tarball_is_read_as_docker_load_takes_it(tmp_path: Path) -> None:
+    members = {"c.json": {"config": {"Labels": LABELS}}, "manifest.json": [{"Config": "c.json"}]}
+    plain = saved_image_tarball(tmp_path / "image.tar", members)
+    packed = tmp_path / "image.tar.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert tarball_labels(packed) == LABELS
 
 
 def test_an_image_without_labels_has_none(tmp_path: Path) -> None:
