@@ -1,5 +1,10 @@
 """`hailo-pipeline probe`: the deploy's post-start check, against a real sidecar on loopback."""
 
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -58,3 +63,62 @@ def test_a_model_beside_edgeinfers_is_probed_over_the_protocol(bundle: Path, fsq
 def test_a_model_the_sidecar_does_not_serve_is_named(url: str, fsq_bundle: Path) -> None:
     with pytest.raises(PipelineError, match="the sidecar serves no model 'conv2d-fsq' \\(it serves tcn-encoder\\)"):
         probe(url, fsq_bundle)
+
+
+@contextmanager
+def _refusing(upstream: str, refusals: int, retry_after: str) -> Iterator[tuple[str, list[int]]]:
+    """A proxy to the sidecar at upstream that answers its first `refusals` POSTs as an overloaded sidecar does
+    (503, Retry-After) and passes everything else through; yields its URL and the statuses of the POSTs."""
+    statuses: list[int] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _forward(self, body: bytes | None) -> None:
+            request = urllib.request.Request(upstream + self.path, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                self._reply(answer.status, {"Content-Type": "application/json"}, answer.read())
+
+        def do_GET(self) -> None:
+            self._forward(None)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if len(statuses) < refusals:
+                statuses.append(503)
+                self._reply(503, {"Retry-After": retry_after}, b'{"error": "overloaded", "detail": "queue full"}')
+                return
+            statuses.append(200)
+            self._forward(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", statuses
+    finally:
+        server.shutdown()
+
+
+def test_an_overload_refusal_is_retried_after_its_retry_after(server: str, bundle: Path) -> None:
+    with _refusing(server, refusals=2, retry_after="1") as (proxy, statuses):
+        result = probe(f"{proxy}/infer", bundle)
+    assert result["windows"] == 16
+    assert result["latent"]["cosine_min"] > 0.9999
+    assert statuses == [503, 503] + [200] * 16
+
+
+def test_a_refusal_whose_retry_after_does_not_fit_the_timeout_fails(server: str, bundle: Path) -> None:
+    refused = pytest.raises(PipelineError, match="answered 503 to a golden window")
+    with _refusing(server, refusals=1, retry_after="5") as (proxy, statuses), refused:
+        probe(f"{proxy}/infer", bundle, timeout=2)
+    assert statuses == [503]

@@ -9,6 +9,7 @@ golden ones. A deploy runs it after (re)starting the sidecar.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,14 +32,22 @@ def health_url(model_backend_url: str) -> str:
 
 
 def _request(url: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-    except (urllib.error.URLError, OSError) as exc:
-        raise PipelineError(f"{url}: no answer ({exc})") from None
+    """One request's status and JSON body. A 503 that asks to be retried (Retry-After, in seconds) is retried while
+    that fits in `timeout`: an overloaded sidecar refuses at once (EdgeInfer's traffic beside the probe can fill
+    its queue), and that says nothing against the release. A longer Retry-After (not ready: 5 s) is the answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            status, doc, retry_after = exc.code, json.loads(exc.read() or b"{}"), exc.headers.get("Retry-After", "")
+        except (urllib.error.URLError, OSError) as exc:
+            raise PipelineError(f"{url}: no answer ({exc})") from None
+        if status != 503 or not retry_after.isdigit() or time.monotonic() + int(retry_after) > deadline:
+            return status, doc
+        time.sleep(int(retry_after))
 
 
 def _threshold(manifest: dict[str, Any], backend: str) -> tuple[float, float | None]:
