@@ -44,8 +44,8 @@ def log(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
 
 
-def run(*argv: str, stdin: bytes | None = None, **kwargs: object) -> str:
-    done = subprocess.run(argv, input=stdin, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
+def run(*argv: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, argv))} failed ({done.returncode}): {done.stderr.decode().strip()[-2000:]}")
     return str(done.stdout.decode())

@@ -35,9 +35,9 @@ def _request(url: str, body: bytes | None, timeout: float) -> tuple[int, dict[st
     """One request's status and JSON body. A 503 that asks to be retried (Retry-After, in seconds) is retried while
     that fits in `timeout`: an overloaded sidecar refuses at once (EdgeInfer's traffic beside the probe can fill
     its queue), and that says nothing against the release. A longer Retry-After (not ready: 5 s) is the answer."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
     deadline = time.monotonic() + timeout
     while True:
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return int(response.status), json.loads(response.read())
