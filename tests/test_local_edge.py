@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -12,18 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-
-def _local_edge(name: str, action: str) -> str:
-    done = subprocess.run(
-        [str(REPO_ROOT / "scripts/local-edge"), action],
-        env={**os.environ, "LOCAL_EDGE_NAME": name},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
+from tests.conftest import local_edge
 
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,26 +36,26 @@ def _edgeinfer_in_stub_mode(name: str) -> bool:
 def name() -> Iterator[str]:
     name = f"local-edge-test-{uuid.uuid4().hex[:8]}"
     yield name
-    _local_edge(name, "down")
+    local_edge(name, "down")
     assert _docker("container", "inspect", name).returncode != 0
     assert _docker("volume", "inspect", f"{name}-docker").returncode != 0, "down removes the engine's volume too"
 
 
 def test_up_is_a_no_op_while_edgeinfer_runs_and_recreates_a_stopped_or_broken_pi(name: str) -> None:
-    _local_edge(name, "up")
+    local_edge(name, "up")
     assert _edgeinfer_in_stub_mode(name)
     first = _container_id(name)
 
-    assert "is running" in _local_edge(name, "up")
+    assert "is running" in local_edge(name, "up")
     assert _container_id(name) == first
 
     _docker("stop", "-t", "2", name)
-    assert "recreating it" in _local_edge(name, "up")
+    assert "recreating it" in local_edge(name, "up")
     second = _container_id(name)
     assert second != first
     assert _edgeinfer_in_stub_mode(name)
 
     _docker("exec", name, "docker", "rm", "-f", "edge-infer")
-    assert "recreating it" in _local_edge(name, "up")
+    assert "recreating it" in local_edge(name, "up")
     assert _container_id(name) != second
     assert _edgeinfer_in_stub_mode(name)

@@ -1,6 +1,7 @@
 """The promises the repository layout makes to operators and CI."""
 
 import configparser
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -32,12 +33,13 @@ def test_pinned_collections_are_the_installed_ones(repo_root: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _ansible_host(repo_root: Path, inventory: str, host: str) -> str:
+def _ansible_host(repo_root: Path, inventory: str, host: str, **env: str) -> str:
     # The edge group's become password comes from the vault; any value lets the inventory template here.
     command = ["ansible", "-i", inventory, host, "-e", "vault_edge_become_password=unused"]
     out = subprocess.run(
         [*command, "-m", "ansible.builtin.debug", "-a", "var=ansible_host"],
         cwd=repo_root,
+        env={k: v for k, v in os.environ.items() if k != "LOCAL_EDGE_NAME"} | env,
         capture_output=True,
         text=True,
         check=True,
@@ -63,4 +65,5 @@ def test_inventories_define_the_two_groups(repo_root: Path) -> None:
 
 def test_local_edge_is_the_container_local_edge_starts(repo_root: Path) -> None:
     assert _ansible_host(repo_root, "inventories/local/hosts.yml", "edge-local") == "hailo-fleet-edge-local"
+    assert _ansible_host(repo_root, "inventories/local/hosts.yml", "edge-local", LOCAL_EDGE_NAME="pi-of-a-test") == "pi-of-a-test"
     assert "NAME=${LOCAL_EDGE_NAME:-hailo-fleet-edge-local}" in (repo_root / "scripts/local-edge").read_text()

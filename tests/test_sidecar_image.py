@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example
+from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, built_sidecar_image
 from tests.doubles.build_hailort_debs import build_deb
 from tests.sidecar_server import free_port
 
@@ -31,26 +31,16 @@ def _locked(name: str) -> str:
     return pins[name]
 
 
-def _built(*args: str) -> Iterator[str]:
-    tag = f"hailo-sidecar:test-{uuid.uuid4().hex[:8]}"
-    built = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), *args, tag], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    yield tag
-    # --no-prune keeps the layers as build cache: the next build of the same context (Molecule's prepare)
-    # takes seconds instead of minutes under emulation.
-    subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
-    yield from _built()
+    yield from built_sidecar_image()
 
 
 @pytest.fixture(scope="module")
 def arm64_image() -> Iterator[str]:
     emulation = subprocess.run([str(REPO_ROOT / "scripts/enable-arm64"), "--check"], capture_output=True, text=True)
     assert emulation.returncode == 0, f"the fleet's platform cannot run here: {emulation.stderr.strip()}"
-    yield from _built("--platform", "linux/arm64")
+    yield from built_sidecar_image("--platform", "linux/arm64")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +52,7 @@ def hailort_debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def hailort_image(hailort_debs: tuple[Path, Path]) -> Iterator[str]:
-    yield from _built("--hailort", str(hailort_debs[0]), "--hailort-binding", str(hailort_debs[1]))
+    yield from built_sidecar_image("--hailort", str(hailort_debs[0]), "--hailort-binding", str(hailort_debs[1]))
 
 
 def _wait_healthy(name: str, seconds: float) -> float:
