@@ -1,7 +1,8 @@
 """deploy.yml run the two other ways a fleet runs it, each against a simulated Pi (scripts/local-edge):
 
 - by AWX's executor, ansible-runner, with this repository as the project and inventories/local as the inventory,
-  the survey's variables as extra vars;
+  the survey's variables as extra vars: on this machine's Python, and in the execution environment AWX would run
+  it in (scripts/build-execution-environment);
 - in pull mode, by ansible-pull on the Pi itself, from a git checkout of this repository, with the toolchain a Pi
   installs offline from `scripts/wheelhouse deploy`.
 
@@ -12,7 +13,9 @@ changes nothing.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -103,6 +106,59 @@ def test_ansible_runner_deploys_from_the_repository_as_awx_does(
         pi, bundle, image, tarball,
         private_data_dir=str(tmp_path / "runner"), project_dir=str(REPO_ROOT), inventory=str(REPO_ROOT / "inventories/local/hosts.yml"),
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def execution_environment() -> Iterator[str]:
+    tag = f"hailo-fleet-ee:test-{uuid.uuid4().hex[:8]}"
+    built = subprocess.run([str(REPO_ROOT / "scripts/build-execution-environment"), tag], capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    yield tag
+    subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True)
+
+
+def test_the_execution_environment_carries_the_locked_deploy_toolchain(execution_environment: str) -> None:
+    # The collections requirements.yml pins are checked in the image itself (scripts/check_collections.py).
+    mounts = [f"-v{REPO_ROOT / name}:/tmp/check/{Path(name).name}:ro" for name in ("requirements.yml", "scripts/check_collections.py")]
+    report = "; ".join(
+        ("ansible-playbook --version", "ansible-runner --version", "hailo-pipeline --help >/dev/null", "ssh -V",
+         "python3 /tmp/check/check_collections.py /tmp/check/requirements.yml")
+    )  # fmt: skip
+    done = _docker("run", "--rm", *mounts, execution_environment, "bash", "-ec", report)
+    output = (done.stdout + done.stderr).decode()
+    assert done.returncode == 0, output
+    locked = dict(line.split("==") for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
+    assert f"[core {locked['ansible-core']}]" in output, output
+    assert locked["ansible-runner"] in output.split(), output
+    assert "OpenSSH" in output, output
+
+
+def test_ansible_runner_deploys_in_the_execution_environment(
+    pi: str, bundle: Path, image_tarball: tuple[str, Path], execution_environment: str, tmp_path: Path
+) -> None:
+    image, tarball = image_tarball
+    # As AWX lays out a job: the project (here a snapshot of this working tree) and the inventory in the job's
+    # private data dir, which ansible-runner mounts at /runner. The artifacts the job reads are exposed to the
+    # EE at their own paths, as AWX's "Paths to expose to isolated jobs" does.
+    private = tmp_path / "runner"
+    (private / "project").mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", _working_tree_snapshot()], cwd=REPO_ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(private / "project")], input=archive.stdout, check=True)
+    shutil.copytree(REPO_ROOT / "inventories/local", private / "inventory")
+    # The EE has no docker CLI (a production inventory reaches the Pis over SSH): the simulated Pi is reached
+    # through the Docker API, the engine's socket handed to the EE.
+    (private / "inventory/host_vars").mkdir()
+    (private / "inventory/host_vars" / f"{PI_HOSTNAME}.yml").write_text("ansible_connection: community.docker.docker_api\n")
+    socket = "/var/run/docker.sock"
+    command = _run_as_awx_twice(
+        pi, bundle, image, tarball,
+        private_data_dir=str(private),
+        process_isolation=True, process_isolation_executable="docker", container_image=execution_environment,
+        container_volume_mounts=[f"{socket}:{socket}", f"{bundle.parent}:{bundle.parent}", f"{tarball.parent}:{tarball.parent}:ro"],
+        container_options=["--group-add", str(os.stat(socket).st_gid)],
+    )  # fmt: skip
+    assert command[:2] == ["docker", "run"], command
+    assert execution_environment in command, command
 
 
 def _working_tree_snapshot() -> str:
