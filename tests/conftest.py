@@ -73,6 +73,12 @@ def local_edge(name: str, action: str) -> str:
     return done.stdout + done.stderr
 
 
+def locked_version(name: str) -> str:
+    """The version scripts/venv.lock.txt pins `name` to."""
+    pins = dict(line.split("==", 1) for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
+    return pins[name]
+
+
 def built_sidecar_image(*args: str) -> Iterator[str]:
     """A sidecar image from scripts/build-sidecar-image ARGS, under a tag of its own; removed afterwards."""
     tag = f"hailo-sidecar:test-{uuid.uuid4().hex[:8]}"

@@ -25,7 +25,7 @@ from typing import Any
 import ansible_runner
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, built_sidecar_image, local_edge
+from tests.conftest import REPO_ROOT, SAMPLES, built_sidecar_image, local_edge, locked_version
 
 PI_HOSTNAME = "edge-local"  # scripts/local-edge's --hostname, and the Pi's name in inventories/local
 PI_VENV = "/opt/hailo-fleet"  # where the Pi's deploy toolchain goes in pull mode
@@ -127,9 +127,8 @@ def test_the_execution_environment_carries_the_locked_deploy_toolchain(execution
     done = _docker("run", "--rm", *mounts, execution_environment, "bash", "-ec", report)
     output = (done.stdout + done.stderr).decode()
     assert done.returncode == 0, output
-    locked = dict(line.split("==") for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
-    assert f"[core {locked['ansible-core']}]" in output, output
-    assert locked["ansible-runner"] in output.split(), output
+    assert f"[core {locked_version('ansible-core')}]" in output, output
+    assert locked_version("ansible-runner") in output.split(), output
     assert "OpenSSH" in output, output
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, built_sidecar_image
+from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, built_sidecar_image, locked_version
 from tests.doubles.build_hailort_debs import build_deb
 from tests.sidecar_server import free_port
 
@@ -24,11 +24,6 @@ HARDENED = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privil
 
 def _docker(*args: str) -> str:
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _locked(name: str) -> str:
-    pins = dict(line.split("==", 1) for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
-    return pins[name]
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +107,8 @@ def test_labels_name_the_platform_python_and_locked_runtime(image: str, arm64_im
         assert _docker("image", "inspect", "-f", "{{.Architecture}}", tag) == arch
         assert labels["org.hailo-fleet.platform"] == platform
         assert labels["org.hailo-fleet.python"] == python
-        assert labels["org.hailo-fleet.onnxruntime"] == _locked("onnxruntime")
-        assert labels["org.hailo-fleet.numpy"] == _locked("numpy")
+        assert labels["org.hailo-fleet.onnxruntime"] == locked_version("onnxruntime")
+        assert labels["org.hailo-fleet.numpy"] == locked_version("numpy")
 
 
 def test_an_image_without_hailort_says_so(image: str) -> None:
@@ -184,7 +179,7 @@ def test_arm64_image_runs_the_locked_wheels_on_an_emulated_pi(arm64_image: str) 
     probe = "import platform, sys, numpy, onnxruntime; print(platform.machine(), sys.version_info[:2], "
     probe += "onnxruntime.__version__, numpy.__version__)"
     found = _docker("run", "--rm", *EMULATED_PI, "--entrypoint", "/opt/sidecar/bin/python", arm64_image, "-c", probe)
-    assert found.splitlines()[-1] == f"aarch64 (3, 13) {_locked('onnxruntime')} {_locked('numpy')}"
+    assert found.splitlines()[-1] == f"aarch64 (3, 13) {locked_version('onnxruntime')} {locked_version('numpy')}"
 
 
 def test_arm64_image_serves_and_verifies_a_bundle_under_emulation(arm64_image: str, sources: dict[str, Path], tmp_path: Path) -> None:
