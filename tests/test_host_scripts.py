@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -154,7 +155,7 @@ def probe(tmp_path: Path, loaded: str | None) -> dict[str, object]:
         version_file.write_text(loaded)
     script = tmp_path / "hailort.fact"
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    environment.filters["quote"] = lambda s: "'" + str(s).replace("'", "'\\''") + "'"
+    environment.filters["quote"] = shlex.quote  # what Ansible's quote filter is
     script.write_text(
         environment.from_string(template).render(ansible_managed="test", hailort_driver_loaded_version_file=str(version_file))
     )

@@ -1,7 +1,7 @@
 """Makes the sidecar container serve each release and proves it, in one run on the host (container.yml), where a
 task per step would each ship a module: every release switched in (`hailo-pipeline switch`: a hot switch when its
-model served another), then /healthz 200, then each release reproducing its golden vectors through /infer
-(`hailo-pipeline probe`). A container just (re)started opens its control listener once it has loaded its models
+model served another), then /healthz 200, then each release reproducing its golden vectors (`hailo-pipeline probe`: EdgeInfer's
+model through /infer, the others through /v2). A container just (re)started opens its control listener once it has loaded its models
 and answers /healthz once it is ready: both are waited for, `retries` times `delay` seconds. Mode `prove` (check
 mode) switches nothing. Prints {"switched": [the releases that moved]}; on a failure the step and the sidecar's
 reason go to stderr (exit 1). Python's standard library only. argv: switch|prove, the container, retries, delay,
