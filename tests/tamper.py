@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hailo_pipeline.build.release import SUMS, sha256_bytes, sha256_file
+from hailo_pipeline.build.release import SIGNATURE, SUMS, sha256_bytes, sha256_file
 
 
 def rewrite_sums(bundle: Path) -> None:
-    """Makes SHA256SUMS match whatever is in the folder now."""
-    lines = sorted(f"{sha256_bytes(p.read_bytes())}  {p.name}\n" for p in bundle.iterdir() if p.name != SUMS)
+    """Makes SHA256SUMS match whatever is in the folder now (a signature stays as it was)."""
+    lines = sorted(f"{sha256_bytes(p.read_bytes())}  {p.name}\n" for p in bundle.iterdir() if p.name not in (SUMS, SIGNATURE))
     (bundle / SUMS).write_text("".join(lines))
 
 

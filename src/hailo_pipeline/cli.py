@@ -60,9 +60,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.dry_run:
         planned = plan(args.spec, args.out, args.apply_advice)
         exists = planned.release_dir.exists()
-        payload = {"release_dir": str(planned.release_dir), "build_id": planned.build_id, "exists": exists}
-        _emit(args, payload, f"{planned.release_dir} ({'already built' if exists else 'would be built'})")
+        _emit(
+            args,
+            {"release_dir": str(planned.release_dir), "build_id": planned.build_id, "exists": exists},
+            f"{planned.release_dir} ({'already built' if exists else 'would be built'})",
+        )
         return 0
+    from hailo_pipeline.build.signature import SigningKey
+
+    key = SigningKey.read(args.sign_key) if args.sign_key else None  # checked before the build: a bad key fails fast
     result = build(args.spec, args.out, progress=_progress, apply_advice=args.apply_advice)
     if not result.cached:
         _progress(f"hef: {result.hef_status}")
@@ -72,7 +78,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         "cached": result.cached,
         "hef": result.hef_status,
     }
-    _emit(args, payload, str(result.release_dir))
+    text = str(result.release_dir)
+    if key is not None:
+        signed = key.sign(result.release_dir)
+        payload["signature"] = signed.as_dict()
+        text += f" (signed by {signed.key})"
+    _emit(args, payload, text)
     return 0
 
 
@@ -159,13 +170,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.verify import verify
 
-    result = verify(args.release_dir)
+    result = verify(args.release_dir, args.allowed_signers)
     device = result["golden"][result["device_output"]]
+    signed = f", signed by {result['signature']['principal']} ({result['signature']['key']})" if args.allowed_signers else ""
     _emit(
         args,
         result,
-        f"{result['release']}: ok ({result['files']} files, golden {result['device_output']} cosine {device['cosine_min']:.6f} "
-        "on onnxruntime, host tail reproduced)",
+        f"{result['release']}: ok ({result['files']} files{signed}, golden {result['device_output']} cosine "
+        f"{device['cosine_min']:.6f} on onnxruntime, host tail reproduced)",
     )
     return 0
 
@@ -291,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the layers the INT8 advisor names at a16_w16 in this build's model script (recorded in release.json)",
     )
+    p.add_argument(
+        "--sign-key",
+        metavar="KEY",
+        help="sign the bundle's SHA256SUMS with this ed25519 private key (ssh-keygen -Y sign) into SHA256SUMS.sig; - reads it from stdin",
+    )
     p = add("export", cmd_export, "PyTorch checkpoint -> Hailo-friendly ONNX, with parity and preflight")
     p.add_argument("--arch", choices=["tcn_encoder", "conv2d_fsq"], required=True)
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -304,8 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("calibrate", cmd_calibrate, "the calibration windows a spec would use, with their lint")
     p.add_argument("spec", type=Path)
     p.add_argument("--out", type=Path, help="save the raw windows as .npy")
-    p = add("verify", cmd_verify, "checksums, manifest schema, golden vectors on ONNX Runtime")
+    p = add("verify", cmd_verify, "checksums, manifest schema, golden vectors on ONNX Runtime; the signature with --allowed-signers")
     p.add_argument("release_dir", type=Path)
+    p.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="require SHA256SUMS.sig by a key this ssh-keygen allowed-signers file lists (`<principal> ssh-ed25519 <key>` per line)",
+    )
     p = add("inspect-hef", cmd_inspect_hef, "read a HEF without HailoRT: arch, DFC version, I/O shapes and quantization")
     p.add_argument("hef", type=Path)
     p = add("serve", cmd_serve, "run the inference sidecar on release bundles, one model each (flags win over env vars)")

@@ -13,8 +13,10 @@ import numpy as np
 import orjson
 import pytest
 
+from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.settings import from_env
 from tests.conftest import SAMPLES
 from tests.serve.faults import Faults
 from tests.sidecar_server import post, running
@@ -158,6 +160,12 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def test_allowed_signers_that_is_not_a_file_stops_the_sidecar_at_start(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=f"ALLOWED_SIGNERS={tmp_path}/absent is not a file: mount the allowed-signers file there"):
+        from_env({"ALLOWED_SIGNERS": str(tmp_path / "absent")})
+    assert from_env({}).allowed_signers == ""
 
 
 @pytest.mark.parametrize(

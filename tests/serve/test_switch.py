@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hailo_pipeline.build.signature import SigningKey
 from tests.conftest import CLI, SAMPLES, build_compiled_example, build_example
 from tests.sidecar_server import RunningSidecar, post, running
-from tests.tamper import break_goldens
+from tests.signers import allowed_signers, make_signer
+from tests.tamper import break_goldens, rewrite_sums
 
 BODY = (SAMPLES / "static_imu_sample.json").read_bytes()
 
@@ -124,6 +126,33 @@ def test_a_release_that_fails_to_load_leaves_the_serving_one_untouched(releases:
         assert (health.status_code, health.json()["release"]) == (200, a.name)
         assert post(s.url, BODY).json()["release"] == a.name
         assert control(s).json()["loaded"] == [str(a.resolve())]
+
+
+def test_with_signatures_required_only_a_release_signed_by_an_allowed_key_loads(releases: list[Path], tmp_path: Path) -> None:
+    a, b, _ = releases
+    gpusrv, stranger = make_signer(tmp_path, "gpusrv"), make_signer(tmp_path, "stranger")
+    allowed = allowed_signers(tmp_path / "allowed_signers", gpusrv)
+    copies = {}
+    plan = [("a", a, gpusrv), ("b", b, gpusrv), ("unsigned", b, None), ("stranger", b, stranger), ("changed", b, gpusrv)]
+    for name, source, signer in plan:
+        copies[name] = tmp_path / name / source.name
+        shutil.copytree(source, copies[name])
+        if signer is not None:
+            SigningKey.read(str(signer.key)).sign(copies[name])
+    (copies["changed"] / "report.html").write_text("<p>edited</p>")
+    rewrite_sums(copies["changed"])
+    with running(copies["unsigned"], allowed_signers=str(allowed)) as s:
+        health = httpx.get(f"{s.url}/healthz")
+        assert health.status_code == 503
+        assert "is not signed (no SHA256SUMS.sig) and signatures are required" in health.text
+    with running(copies["a"], allowed_signers=str(allowed)) as s:
+        for name, expected in [("unsigned", "is not signed"), ("stranger", "an unknown signer"), ("changed", "changed after signing")]:
+            refused = control(s, copies[name])
+            assert refused.status_code == 409
+            assert expected in refused.json()["detail"]
+        assert post(s.url, BODY).json()["release"] == a.name
+        assert control(s, copies["b"]).json()["switched"]
+        assert post(s.url, BODY).json()["release"] == b.name
 
 
 def test_control_answers_on_its_loopback_listener_only(releases: list[Path]) -> None:

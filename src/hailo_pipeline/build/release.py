@@ -17,6 +17,7 @@ from pathlib import Path
 from hailo_pipeline.errors import PipelineError
 
 SUMS = "SHA256SUMS"
+SIGNATURE = "SHA256SUMS.sig"  # optional, over SHA256SUMS itself (signature.py): not listed in it
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -65,7 +66,8 @@ def write_bundle(out_dir: Path, release: str, files: Mapping[str, bytes]) -> Pat
 
 
 def check_sums(release_dir: Path) -> dict[str, str]:
-    """Verifies every file SHA256SUMS lists and that nothing else is in the bundle; returns name -> sha256."""
+    """Verifies every file SHA256SUMS lists and that nothing else is in the bundle (but its signature); returns
+    name -> sha256."""
     sums_path = release_dir / SUMS
     if not sums_path.is_file():
         raise PipelineError(f"{release_dir} has no {SUMS}: not a release bundle (or an unfinished one)")
@@ -75,7 +77,7 @@ def check_sums(release_dir: Path) -> dict[str, str]:
         if not sep or len(digest) != 64 or "/" in name:
             raise PipelineError(f"{sums_path}:{number}: malformed line {line!r}")
         listed[name] = digest
-    present = {p.name for p in release_dir.iterdir() if p.name != SUMS}
+    present = {p.name for p in release_dir.iterdir() if p.name not in (SUMS, SIGNATURE)}
     if present - set(listed):
         raise PipelineError(f"{release_dir}: files not listed in {SUMS}: {', '.join(sorted(present - set(listed)))}")
     for name, digest in listed.items():

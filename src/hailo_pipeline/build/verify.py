@@ -11,6 +11,7 @@ from hailo_pipeline.build import manifest as manifest_io
 from hailo_pipeline.build.golden import Golden, failures
 from hailo_pipeline.build.model_io import to_latents, to_model_input
 from hailo_pipeline.build.release import check_sums
+from hailo_pipeline.build.signature import verify_signature
 from hailo_pipeline.build.spec import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hef import parse_hef
@@ -19,9 +20,11 @@ from hailo_pipeline.model.onnx_model import OnnxModel
 REQUIRED_FILES = ("release.json", "model.onnx", "golden.npz", "report.html")
 
 
-def verify(release_dir: Path) -> dict[str, Any]:
+def verify(release_dir: Path, allowed_signers: Path | None = None) -> dict[str, Any]:
+    """With allowed_signers, the bundle must also be signed by a key that file lists (signature.py)."""
     if not release_dir.is_dir():
         raise PipelineError(f"{release_dir} is not a directory")
+    signed = verify_signature(release_dir, allowed_signers) if allowed_signers is not None else None
     sums = check_sums(release_dir)
     manifest = manifest_io.read(release_dir)
     required = [*REQUIRED_FILES, *(["model.hef"] if manifest["hef"] is not None else [])]
@@ -52,4 +55,5 @@ def verify(release_dir: Path) -> dict[str, Any]:
         "golden": {name: p.as_dict() for name, p in parities.items()},
         "device_output": head.device_output,
         "hef_status": manifest["hef_status"],
+        **({"signature": signed.as_dict()} if signed else {}),
     }

@@ -44,6 +44,7 @@ class LoadRequest:
     access: DeviceAccess
     threads: int
     timeout_ms: int
+    allowed_signers: Path | None = None  # None: signatures not required
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), default=str).encode()  # paths as strings
@@ -52,14 +53,15 @@ class LoadRequest:
     def from_json(cls, payload: bytes) -> LoadRequest:
         doc = json.loads(payload)
         access = DeviceAccess(Path(doc["access"]["node"]), bool(doc["access"]["service"]), Path(doc["access"]["socket"]))
-        return cls(Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]))
+        signers = Path(doc["allowed_signers"]) if doc.get("allowed_signers") else None
+        return cls(Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]), signers)
 
 
 OpenEngine = Callable[[LoadRequest], Engine]
 
 
 def open_engine(request: LoadRequest) -> Engine:
-    return load_engine(request.release_dir, request.backend, request.access, request.threads, request.timeout_ms)
+    return load_engine(request.release_dir, request.backend, request.access, request.threads, request.timeout_ms, request.allowed_signers)
 
 
 def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict[str, Any]]:

@@ -15,6 +15,7 @@ from hailo_pipeline.build import heads
 from hailo_pipeline.build import manifest as manifest_io
 from hailo_pipeline.build.golden import Golden, failures
 from hailo_pipeline.build.release import check_sums
+from hailo_pipeline.build.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity
 from hailo_pipeline.serve.backends import Backend, Choice, DeviceAccess, choose, open_backend
@@ -103,10 +104,14 @@ class Engine:
         }
 
 
-def load_engine(release_dir: Path, requested: str, access: DeviceAccess, threads: int, timeout_ms: int) -> Engine:
-    """Checks the bundle (checksums, manifest) and opens the backend."""
+def load_engine(
+    release_dir: Path, requested: str, access: DeviceAccess, threads: int, timeout_ms: int, allowed_signers: Path | None = None
+) -> Engine:
+    """Checks the bundle (its signature when allowed_signers is given, checksums, manifest) and opens the backend."""
     if not release_dir.is_dir():
         raise PipelineError(f"release dir {release_dir} does not exist (HAILO_RELEASE_DIR)")
+    if allowed_signers is not None:
+        verify_signature(release_dir, allowed_signers)
     check_sums(release_dir)
     manifest = manifest_io.read(release_dir)
     choice = choose(requested, manifest["hef"] is not None, access)

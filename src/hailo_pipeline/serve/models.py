@@ -108,7 +108,8 @@ class Sidecar:
     def _request(self, release_dir: Path) -> LoadRequest:
         c = self.config
         access = DeviceAccess(c.device, c.multi_process_service)
-        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms)
+        signers = Path(c.allowed_signers) if c.allowed_signers else None
+        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms, signers)
 
     async def start(self) -> None:
         self._watching = asyncio.create_task(self.loop_watch.run())

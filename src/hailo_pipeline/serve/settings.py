@@ -21,6 +21,9 @@ INFER_TIMEOUT_MS       longest wait for one inference             1000
 CONTROL_PORT           release switches, on 127.0.0.1 only        9001
 ORT_THREADS            ONNX Runtime intra-op threads              1
 MAX_BODY_BYTES         largest request body accepted              262144
+ALLOWED_SIGNERS        ssh-keygen allowed-signers file: every     "" (signatures not required)
+                       release must be signed by a key it lists
+                       (build/signature.py)
 LOG_LEVEL              uvicorn/log level                          info
 """
 
@@ -54,6 +57,7 @@ class SidecarConfig:
     control_port: int = 9001
     ort_threads: int = 1
     max_body_bytes: int = 262_144
+    allowed_signers: str = ""
     log_level: str = "info"
 
     def validated(self) -> SidecarConfig:
@@ -68,6 +72,8 @@ class SidecarConfig:
             raise PipelineError("no release bundle to serve: set HAILO_RELEASE_DIR (':'-separated for several models)")
         if len(set(self.release_dirs)) != len(self.release_dirs):
             raise PipelineError(f"HAILO_RELEASE_DIR lists a bundle twice: {':'.join(map(str, self.release_dirs))}")
+        if self.allowed_signers and not Path(self.allowed_signers).is_file():
+            raise PipelineError(f"ALLOWED_SIGNERS={self.allowed_signers} is not a file: mount the allowed-signers file there, or unset it")
         if self.port == self.control_port:
             raise PipelineError(f"SIDECAR_PORT and CONTROL_PORT must differ, both are {self.port}")
         return self
@@ -88,6 +94,7 @@ _ENV = {
     "control_port": "CONTROL_PORT",
     "ort_threads": "ORT_THREADS",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "allowed_signers": "ALLOWED_SIGNERS",
     "log_level": "LOG_LEVEL",
 }
 
