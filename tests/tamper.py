@@ -1,6 +1,6 @@
 """Test helper: damage a release bundle the way a careless hand edit would, keeping its checksums consistent.
 
-Also a command for scenarios that need such a bundle:  python tests/tamper.py break-goldens BUNDLE_DIR
+Also a command for scenarios that need such a bundle:  python tests/tamper.py break-goldens|edit-report BUNDLE_DIR
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ def break_goldens(bundle: Path) -> None:
     rewrite_sums(bundle)
 
 
+def edit_report(bundle: Path) -> None:
+    """Rewrites report.html, then SHA256SUMS to match: only a signature made before still tells."""
+    (bundle / "report.html").write_text("<p>edited after the build</p>")
+    rewrite_sums(bundle)
+
+
+COMMANDS = {"break-goldens": break_goldens, "edit-report": edit_report}
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "break-goldens":
-        sys.exit("usage: python tests/tamper.py break-goldens BUNDLE_DIR")
-    break_goldens(Path(sys.argv[2]))
+    if len(sys.argv) != 3 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: python tests/tamper.py {'|'.join(COMMANDS)} BUNDLE_DIR")
+    COMMANDS[sys.argv[1]](Path(sys.argv[2]))

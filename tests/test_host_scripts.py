@@ -1,5 +1,5 @@
 """The programs roles run on a Pi in place of a module per question: hailo_sidecar's host_state.py,
-install_release.sh and check_releases.sh, and hailort's probe (an executable local fact). Each runs here as it
+releases.sh, and hailort's probe (an executable local fact). Each runs here as it
 runs there, with doubles of docker and hailortcli on PATH."""
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from hailo_pipeline.build.signature import SigningKey
 from tests.conftest import REPO_ROOT
+from tests.signers import Signer, allowed_signers, fingerprint, make_signer
 
 FILES = REPO_ROOT / "roles/hailo_sidecar/files"
 RELEASE = "tcn-encoder-1.0.1-da8b00e926a3"
@@ -52,7 +54,8 @@ def test_host_state_on_a_host_without_the_sidecar(tmp_path: Path) -> None:
     done = host_state(tmp_path, image="hailo-sidecar:2", container="none")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
-        "fact": None, "container_image": None, "image": None, "releases": [], "links": [], "service_socket": False,
+        "fact": None, "container_image": None, "image": None, "releases": [], "unsigned": [], "links": [],
+        "allowed_signers": None, "service_socket": False,
     }  # fmt: skip
 
 
@@ -66,6 +69,8 @@ def test_host_state_reports_the_fact_the_container_the_image_and_the_releases(tm
         (tmp_path / "models" / link).symlink_to(f"releases/{RELEASE}")
     (tmp_path / "models/currently").symlink_to("releases")  # not a model's link
     (tmp_path / "models/current-notes").write_text("a file, not a link")
+    (tmp_path / "models/releases" / RELEASE / "SHA256SUMS.sig").write_text("signed")
+    (tmp_path / "models/allowed_signers").write_text("gpusrv ssh-ed25519 AAAA\n")
     with socket.socket(socket.AF_UNIX) as service:
         service.bind(str(tmp_path / "hailort.sock"))
         done = host_state(tmp_path)
@@ -75,7 +80,9 @@ def test_host_state_reports_the_fact_the_container_the_image_and_the_releases(tm
         "container_image": "hailo-sidecar:1",
         "image": {"hailort": "4.23.0", "architecture": "arm64"},
         "releases": ["tcn-encoder-1.0.0-0123456789ab", RELEASE, f"{RELEASE}.part"],
+        "unsigned": ["tcn-encoder-1.0.0-0123456789ab", f"{RELEASE}.part"],
         "links": ["current", "current-fsq", "current-tcn-encoder"],
+        "allowed_signers": "gpusrv ssh-ed25519 AAAA\n",
         "service_socket": True,
     }
     assert json.loads(host_state(tmp_path, image="unlabelled:1").stdout)["image"] == {"hailort": "", "architecture": "amd64"}
@@ -91,60 +98,129 @@ def test_host_state_refuses_a_fact_that_is_not_json_and_says_what_to_do(tmp_path
     assert done.stdout == ""
 
 
-def archive(tmp_path: Path, tamper: bool = False) -> Path:
-    """A bundle packed as upload.yml packs it, beside its place in releases/; tamper changes a file after SHA256SUMS."""
+def archive(tmp_path: Path, tamper: bool = False, signer: Signer | None = None, after_signing: bool = False) -> Path:
+    """A bundle packed as upload.yml packs it, beside its place in releases/. tamper changes a file after SHA256SUMS;
+    signer signs SHA256SUMS (ssh-keygen -Y sign, as hailo-pipeline build --sign-key does); after_signing then
+    changes a file and writes SHA256SUMS again."""
     source = tmp_path / "source"
+    shutil.rmtree(source, ignore_errors=True)
     source.mkdir()
     (source / "model.onnx").write_bytes(b"weights" * 100)
     (source / "release.json").write_text('{"name": "tcn-encoder"}')
-    sums = "".join(f"{hashlib.sha256((source / n).read_bytes()).hexdigest()}  {n}\n" for n in ("model.onnx", "release.json"))
-    (source / "SHA256SUMS").write_text(sums)
+    write_sums(source)
+    if signer is not None:
+        SigningKey.read(str(signer.key)).sign(source)
     if tamper:
         (source / "model.onnx").write_bytes(b"other weights")
+    if after_signing:
+        (source / "model.onnx").write_bytes(b"other weights")
+        write_sums(source)
     releases = tmp_path / "releases"
-    releases.mkdir()
+    releases.mkdir(exist_ok=True)
     with tarfile.open(releases / f"{RELEASE}.tar.gz", "w:gz") as tar:
         tar.add(source, arcname=".")
     return releases
 
 
-def run_script(name: str, *argv: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(FILES / name), *map(str, argv)], capture_output=True, text=True, check=False)
+def write_sums(folder: Path) -> None:
+    sums = "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in ("model.onnx", "release.json"))
+    (folder / "SHA256SUMS").write_text(sums)
 
 
-def test_install_release_puts_a_verified_bundle_in_its_place(tmp_path: Path) -> None:
+def releases_sh(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(FILES / "releases.sh"), *map(str, argv)], capture_output=True, text=True, check=False)
+
+
+def test_install_puts_a_verified_bundle_in_its_place(tmp_path: Path) -> None:
     releases = archive(tmp_path)
     (releases / f"{RELEASE}.part").mkdir()  # left by a run that was cut off
-    done = run_script("install_release.sh", releases, RELEASE)
+    done = releases_sh("install", releases, "", RELEASE)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in releases.iterdir()) == [RELEASE]
     assert (releases / RELEASE / "model.onnx").read_bytes() == b"weights" * 100
-    assert run_script("check_releases.sh", releases, RELEASE).returncode == 0
+    assert releases_sh("check", releases, "", RELEASE).returncode == 0
 
 
-def test_install_release_refuses_a_bundle_changed_after_its_sums_and_leaves_nothing(tmp_path: Path) -> None:
+def test_install_refuses_a_bundle_changed_after_its_sums_and_leaves_nothing(tmp_path: Path) -> None:
     releases = archive(tmp_path, tamper=True)
-    done = run_script("install_release.sh", releases, RELEASE)
+    done = releases_sh("install", releases, "", RELEASE)
     assert done.returncode == 1
     assert "model.onnx: FAILED" in done.stderr
     assert list(releases.iterdir()) == [], "neither the archive nor the .part folder is left"
 
 
 @pytest.mark.parametrize("damage", ["changed", "missing"])
-def test_check_releases_names_each_release_that_differs_from_its_sums(tmp_path: Path, damage: str) -> None:
+def test_check_names_each_release_that_differs_from_its_sums(tmp_path: Path, damage: str) -> None:
     releases = archive(tmp_path)
-    assert run_script("install_release.sh", releases, RELEASE).returncode == 0
+    assert releases_sh("install", releases, "", RELEASE).returncode == 0
     shutil.copytree(releases / RELEASE, releases / "other")  # a good one beside it
     if damage == "changed":
         (releases / RELEASE / "model.onnx").write_bytes(b"swapped")
     else:
         (releases / RELEASE / "model.onnx").unlink()
-    done = run_script("check_releases.sh", releases, "other", RELEASE)
+    done = releases_sh("check", releases, "", "other", RELEASE)
     assert done.returncode == 1
     assert done.stderr.startswith(f"{RELEASE}: ")
     assert "model.onnx: FAILED" in done.stderr
     assert "other" not in done.stderr
-    assert run_script("check_releases.sh", releases, "absent").stderr == f"absent: not on this host (in {releases})\n"
+    assert releases_sh("check", releases, "", "absent").stderr == f"absent: not on this host (in {releases})\n"
+
+
+@pytest.fixture
+def gpusrv(tmp_path: Path) -> Signer:
+    return make_signer(tmp_path, "gpusrv")
+
+
+@pytest.fixture
+def signers(tmp_path: Path, gpusrv: Signer) -> Path:
+    return allowed_signers(tmp_path / "allowed_signers", gpusrv)
+
+
+def test_with_signers_a_bundle_signed_by_an_allowed_key_is_installed_and_checked(tmp_path: Path, gpusrv: Signer, signers: Path) -> None:
+    releases = archive(tmp_path, signer=gpusrv)
+    done = releases_sh("install", releases, signers, RELEASE)
+    assert done.returncode == 0, done.stderr
+    assert (releases / RELEASE / "SHA256SUMS.sig").is_file()
+    assert releases_sh("check", releases, signers, RELEASE).returncode == 0
+
+
+@pytest.mark.parametrize("case", ["unsigned", "stranger", "after_signing"])
+def test_with_signers_install_refuses_and_leaves_nothing(tmp_path: Path, gpusrv: Signer, signers: Path, case: str) -> None:
+    stranger = make_signer(tmp_path, "stranger")
+    reasons = {
+        "unsigned": (None, "not signed (no SHA256SUMS.sig) and signatures are required on this host"),
+        "stranger": (stranger, f"signed by {fingerprint(stranger)}, which {signers} does not list: an unknown signer"),
+        "after_signing": (gpusrv, "the signature by gpusrv does not verify: SHA256SUMS changed after signing"),
+    }
+    signer, reason = reasons[case]
+    releases = archive(tmp_path, signer=signer, after_signing=case == "after_signing")
+    done = releases_sh("install", releases, signers, RELEASE)
+    assert (done.returncode, done.stderr) == (1, reason + "\n")
+    assert list(releases.iterdir()) == []
+
+
+def test_a_copy_from_before_signatures_gets_its_signature_and_another_bundle_under_its_name_is_refused(
+    tmp_path: Path, gpusrv: Signer, signers: Path
+) -> None:
+    releases = archive(tmp_path)
+    assert releases_sh("install", releases, "", RELEASE).returncode == 0
+    done = releases_sh("check", releases, signers, RELEASE)
+    assert (done.returncode, done.stderr) == (1, f"{RELEASE}: not signed (no SHA256SUMS.sig) and signatures are required on this host\n")
+    archive(tmp_path, signer=gpusrv)  # the same bundle, signed: upload.yml sends it again
+    done = releases_sh("install", releases, signers, RELEASE)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (releases / RELEASE).iterdir()) == ["SHA256SUMS", "SHA256SUMS.sig", "model.onnx", "release.json"]
+    assert releases_sh("check", releases, signers, RELEASE).returncode == 0
+    (releases / RELEASE / "SHA256SUMS.sig").unlink()
+    archive(tmp_path, signer=gpusrv, after_signing=True)
+    (tmp_path / "source" / "SHA256SUMS.sig").unlink()
+    SigningKey.read(str(gpusrv.key)).sign(tmp_path / "source")  # a different bundle, well signed, under the same name
+    with tarfile.open(releases / f"{RELEASE}.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "source", arcname=".")
+    done = releases_sh("install", releases, signers, RELEASE)
+    assert done.returncode == 1
+    assert "is another bundle under the same name (its SHA256SUMS differs)" in done.stderr
+    assert (releases / RELEASE / "model.onnx").read_bytes() == b"weights" * 100
 
 
 def probe(tmp_path: Path, loaded: str | None) -> dict[str, object]:

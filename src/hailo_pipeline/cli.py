@@ -167,6 +167,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+def cmd_sign(args: argparse.Namespace) -> int:
+    from hailo_pipeline.build.release import check_sums
+    from hailo_pipeline.build.signature import SigningKey
+
+    key = SigningKey.read(args.key)
+    check_sums(args.release_dir)  # what is signed must be what SHA256SUMS says
+    signed = key.sign(args.release_dir)
+    _emit(args, {"release_dir": str(args.release_dir), "signature": signed.as_dict()}, f"{args.release_dir}: signed by {signed.key}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.verify import verify
 
@@ -321,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("calibrate", cmd_calibrate, "the calibration windows a spec would use, with their lint")
     p.add_argument("spec", type=Path)
     p.add_argument("--out", type=Path, help="save the raw windows as .npy")
+    p = add("sign", cmd_sign, "sign a bundle's SHA256SUMS (one built before signing was on) with an ed25519 key -> SHA256SUMS.sig")
+    p.add_argument("release_dir", type=Path)
+    p.add_argument("--key", required=True, metavar="KEY", help="the ed25519 private key file; - reads it from stdin")
     p = add("verify", cmd_verify, "checksums, manifest schema, golden vectors on ONNX Runtime; the signature with --allowed-signers")
     p.add_argument("release_dir", type=Path)
     p.add_argument(

@@ -3,10 +3,12 @@ signed by a key the allowed-signers file does not list, or signed for another pu
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from hailo_pipeline.cli import main
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import build_example
 from tests.signers import Signer, allowed_signers, fingerprint, make_signer
-from tests.tamper import rewrite_sums
+from tests.tamper import edit_report
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,7 @@ def test_an_unsigned_bundle_is_refused_when_signatures_are_required(bundle: Path
 
 def test_a_bundle_changed_after_signing_is_refused_even_with_its_sums_recomputed(bundle: Path, gpusrv: Signer, allowed: Path) -> None:
     sign(bundle, gpusrv)
-    (bundle / "report.html").write_text("<p>not what was built</p>")
-    rewrite_sums(bundle)
+    edit_report(bundle)
     check_sums(bundle)  # the checksums alone no longer see it
     with pytest.raises(PipelineError, match="does not verify: SHA256SUMS changed after signing"):
         verify_signature(bundle, allowed)
@@ -131,3 +132,41 @@ def test_cli_verify_requires_the_signature_it_is_given_signers_for(
     sign(bundle, gpusrv)
     assert main(["verify", str(bundle), "--allowed-signers", str(allowed), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["signature"]["principal"] == "gpusrv"
+
+
+def test_cli_sign_signs_a_bundle_built_before_and_refuses_one_that_fails_its_sums(
+    bundle: Path, gpusrv: Signer, allowed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sign", str(bundle), "--key", str(gpusrv.key), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["signature"] == {"key": fingerprint(gpusrv), "principal": "", "written": True}
+    verify_signature(bundle, allowed)
+    (bundle / "model.onnx").write_bytes(b"damaged")
+    assert main(["sign", str(bundle), "--key", str(gpusrv.key)]) == 1
+    assert "model.onnx does not match its sha256" in capsys.readouterr().err
+
+
+def test_cli_build_signs_with_a_key_on_stdin_and_again_writes_nothing(
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    gpusrv: Signer,
+    allowed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec, out = write_spec(), tmp_path / "releases"
+    runs = []
+    for _ in range(2):
+        monkeypatch.setattr("sys.stdin", io.StringIO(gpusrv.key.read_text()))
+        assert main(["build", str(spec), "--out", str(out), "--sign-key", "-", "--json"]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert [(r["cached"], r["signature"]["written"]) for r in runs] == [(False, True), (True, False)]
+    assert verify_signature(Path(runs[0]["release_dir"]), allowed).principal == "gpusrv"
+
+
+def test_cli_build_refuses_a_bad_key_before_building(
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "key").write_text("not a key")
+    assert main(["build", str(write_spec()), "--out", str(tmp_path / "releases"), "--sign-key", str(tmp_path / "key")]) == 1
+    assert "is not an OpenSSH private key" in capsys.readouterr().err
+    assert not (tmp_path / "releases").exists()

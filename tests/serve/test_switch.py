@@ -19,7 +19,7 @@ from hailo_pipeline.build.signature import SigningKey
 from tests.conftest import CLI, SAMPLES, build_compiled_example, build_example
 from tests.sidecar_server import RunningSidecar, post, running
 from tests.signers import allowed_signers, make_signer
-from tests.tamper import break_goldens, rewrite_sums
+from tests.tamper import break_goldens, edit_report
 
 BODY = (SAMPLES / "static_imu_sample.json").read_bytes()
 
@@ -139,8 +139,7 @@ def test_with_signatures_required_only_a_release_signed_by_an_allowed_key_loads(
         shutil.copytree(source, copies[name])
         if signer is not None:
             SigningKey.read(str(signer.key)).sign(copies[name])
-    (copies["changed"] / "report.html").write_text("<p>edited</p>")
-    rewrite_sums(copies["changed"])
+    edit_report(copies["changed"])
     with running(copies["unsigned"], allowed_signers=str(allowed)) as s:
         health = httpx.get(f"{s.url}/healthz")
         assert health.status_code == 503

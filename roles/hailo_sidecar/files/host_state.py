@@ -4,9 +4,10 @@ state.yml runs it with ansible.builtin.script: one small file over the Pi's link
 module per question ships its own AnsiballZ payload (about 180 KB each). Read-only; Python's standard library only.
 argv: the deployment fact, the models folder, the sidecar container, the image to serve, hailort.service's socket.
 The document: {"fact": the fact's JSON or null, "container_image": the container's image or null, "image":
-{"hailort", "architecture"} of the image or null, "releases": the folders under <models>/releases, "links":
-the current-<model> links (and the single `current` of earlier versions), "service_socket": whether that
-socket is there}.
+{"hailort", "architecture"} of the image or null, "releases": the folders under <models>/releases, "unsigned":
+those of them without SHA256SUMS.sig, "links": the current-<model> links (and the single `current` of earlier
+versions), "allowed_signers": <models>/allowed_signers's text or null, "service_socket": whether that socket is
+there}.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from typing import Any
 LINK = re.compile(r"current(-.+)?")  # current-<model>, and the single `current` of earlier versions
 
 
-def fact(path: Path) -> Any:
+def text(path: Path) -> str | None:
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError:
         return None
+
+
+def fact(path: Path) -> Any:
+    content = text(path)
     try:
-        return json.loads(text) if text.strip() else None
+        return json.loads(content) if content and content.strip() else None
     except json.JSONDecodeError as exc:
         sys.exit(f"{path} is not JSON ({exc}): it records what this host serves; put back a good copy or remove it")
 
@@ -48,6 +53,7 @@ def is_socket(path: Path) -> bool:
 
 def main(facts_file: str, models_dir: str, container: str, image: str, service_socket: str) -> None:
     releases = Path(models_dir, "releases")
+    kept = [p for p in releases.iterdir() if p.is_dir()] if releases.is_dir() else []
     labels = inspect("image", '{"labels": {{json .Config.Labels}}, "architecture": {{json .Architecture}}}', image)
     state = {
         "fact": fact(Path(facts_file)),
@@ -55,8 +61,10 @@ def main(facts_file: str, models_dir: str, container: str, image: str, service_s
         "image": None
         if labels is None
         else {"hailort": (labels["labels"] or {}).get("org.hailo-fleet.hailort", ""), "architecture": labels["architecture"]},
-        "releases": sorted(p.name for p in releases.iterdir() if p.is_dir()) if releases.is_dir() else [],
+        "releases": sorted(p.name for p in kept),
+        "unsigned": sorted(p.name for p in kept if not (p / "SHA256SUMS.sig").is_file()),
         "links": sorted(p.name for p in Path(models_dir).glob("current*") if p.is_symlink() and LINK.fullmatch(p.name)),
+        "allowed_signers": text(Path(models_dir, "allowed_signers")),
         "service_socket": is_socket(Path(service_socket)),
     }
     print(json.dumps(state))
