@@ -201,6 +201,18 @@ def cmd_inspect_hef(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics_gateway(args: argparse.Namespace) -> int:
+    from hailo_pipeline.serve.metrics_gateway import gateway
+
+    try:
+        server = gateway(args.upstream, args.host, args.port)
+    except OSError as exc:
+        raise PipelineError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    _progress(f"metrics gateway on {args.host}:{args.port} -> {args.upstream} (GET /metrics, /healthz)")
+    server.serve_forever()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from hailo_pipeline.serve.app import create_app
     from hailo_pipeline.serve.server import serve
@@ -351,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--backend", choices=["auto", "hailo", "onnxruntime"])
+    p = add("metrics-gateway", cmd_metrics_gateway, "GET /metrics and /healthz of the sidecar, for the fleet's Prometheus")
+    p.add_argument("--upstream", default="http://hailo-inference:9000", help="the sidecar, by its name on EdgeInfer's network")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=9101)
     p = add("switch", cmd_switch, "the sidecar on this host serves another release: loaded beside, golden-checked, then switched")
     p.add_argument("release_dir", type=Path, help="the bundle inside the sidecar, e.g. /models/releases/<release>")
     p = add("bench", cmd_bench, "closed-loop load on a running sidecar with EdgeInfer's request shape")

@@ -213,6 +213,7 @@ def create_app(config: SidecarConfig, opener: OpenEngine = open_engine) -> FastA
 
     @app.get("/metrics", responses={200: {"description": "Prometheus text format"}})
     async def prometheus() -> Response:
+        metrics.ready.set(1 if sidecar.health()[0] else 0)  # as of this scrape, whether or not /healthz was asked
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def control_only(request: Request) -> Response | None:
