@@ -95,7 +95,7 @@ def test_the_monitoring_playbook_writes_a_config_prometheus_accepts_with_the_fle
     }
     checked = promtool("check", "config", "prometheus.yml", cwd=out)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 8 rules found" in checked.stdout
+    assert "SUCCESS: 9 rules found" in checked.stdout
 
 
 @pytest.mark.parametrize("address", ["pi-edge-01.tailnet-example.ts.net:9101", "pi-edge-01:8080"])

@@ -116,6 +116,7 @@ class DeviceHost:
     opener: OpenEngine = device_process.open_engine
     observe: Callable[[int, float], None] = lambda key, seconds: None  # an engine's backend time for one window
     loop_turn_s: Callable[[], float] = lambda: 0.0  # the event loop's longest recent turn (loop_watch.py)
+    parity: Callable[[int, float, float], None] = lambda key, cosine, threshold: None  # a sampled window's (parity.py)
     loaded: dict[int, Loaded] = field(default_factory=dict)
     paces: dict[int, _Pace] = field(default_factory=dict)  # by engine key; seeded with the warm-up's pace at load
     queued_s: float = 0.0  # the device work waiting: each window in flight at its model's pace
@@ -152,6 +153,10 @@ class DeviceHost:
         if frame.kind is Kind.HEALTH:
             if frame.key in self.loaded:
                 self.loaded[frame.key].failure = frame.payload.decode() or None
+            return
+        if frame.kind is Kind.PARITY:
+            cosine, threshold = np.frombuffer(frame.payload, np.float32)
+            self.parity(frame.key, float(cosine), float(threshold))
             return
         pending = self._pending.pop(frame.job, None)
         if pending is None:

@@ -31,6 +31,7 @@ from hailo_pipeline.hailo.hailort_backend import DeviceFullError
 from hailo_pipeline.serve import wire
 from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.engine import Engine, load_engine
+from hailo_pipeline.serve.parity import ParityWatch
 from hailo_pipeline.serve.wire import Kind
 
 WARMUP_RUNS = 20
@@ -45,6 +46,7 @@ class LoadRequest:
     threads: int
     timeout_ms: int
     allowed_signers: Path | None = None  # None: signatures not required
+    parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (parity.py); 0: none
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), default=str).encode()  # paths as strings
@@ -54,7 +56,9 @@ class LoadRequest:
         doc = json.loads(payload)
         access = DeviceAccess(Path(doc["access"]["node"]), bool(doc["access"]["service"]), Path(doc["access"]["socket"]))
         signers = Path(doc["allowed_signers"]) if doc.get("allowed_signers") else None
-        return cls(Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]), signers)
+        return cls(
+            Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]), signers, int(doc["parity_every"])
+        )
 
 
 OpenEngine = Callable[[LoadRequest], Engine]
@@ -96,6 +100,7 @@ class DeviceProcess:
         self.engines: dict[int, Engine] = {}
         self.failures: dict[int, str] = {}
         self.send_lock = threading.Lock()
+        self.parity = ParityWatch(self.parity_measured)
 
     def send(self, kind: Kind, job: int = 0, key: int = 0, payload: bytes = b"") -> None:
         with self.send_lock:
@@ -109,7 +114,11 @@ class DeviceProcess:
             self.send(Kind.LOAD_FAILED, job, key, json.dumps({"reason": reason, "device_full": isinstance(exc, DeviceFullError)}).encode())
             return
         self.engines[key] = engine
+        self.parity.watch(key, engine, request.parity_every)
         self.send(Kind.LOADED, job, key, json.dumps(description).encode())
+
+    def parity_measured(self, key: int, cosine: float, threshold: float) -> None:
+        self.send(Kind.PARITY, 0, key, np.array([cosine, threshold], np.float32).tobytes())
 
     def infer(self, job: int, key: int, payload: bytes) -> None:
         engine = self.engines.get(key)
@@ -118,9 +127,11 @@ class DeviceProcess:
         values = np.frombuffer(payload, np.float32)
         if values.size != np.prod(engine.window_shape):
             return self.send(Kind.FAILED, job, key, f"a window of {values.size} values for {engine.release}".encode())
+        window = values.reshape(engine.window_shape)
         started = time.perf_counter()
         try:
-            answers = engine.infer(values.reshape(engine.window_shape))
+            device_output = engine.device_output(window)
+            answers = engine.answers(device_output)
         except Exception as exc:
             self.failures[key] = f"{type(exc).__name__}: {exc}"
             self.send(Kind.HEALTH, 0, key, self.failures[key].encode())
@@ -129,6 +140,7 @@ class DeviceProcess:
         if self.failures.pop(key, None) is not None:
             self.send(Kind.HEALTH, 0, key)
         self.send(Kind.ANSWER, job, key, np.concatenate([[seconds], answers]).astype(np.float32).tobytes())
+        self.parity.offer(key, engine, window, device_output)
 
     def probe_failing(self) -> None:
         for key in list(self.failures):
@@ -144,6 +156,7 @@ class DeviceProcess:
     def unload(self, key: int) -> None:
         engine = self.engines.pop(key, None)
         self.failures.pop(key, None)
+        self.parity.forget(key)
         if engine is not None:
             engine.backend.close()
 

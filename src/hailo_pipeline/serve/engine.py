@@ -69,9 +69,18 @@ class Engine:
         x = window if self.on_chip else (window - self.mean) / self.std
         return self.backend.run(x.astype(np.float32))
 
+    def answers(self, device_output: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The backend's output -> every answer of the head, as one flat vector in its order (heads.flat)."""
+        return heads.flat(self.head.outputs(device_output[None]), self.head)
+
     def infer(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
-        """(H, T, 9) raw rows -> every answer of the head, as one flat vector in its order (heads.flat)."""
-        return heads.flat(self.head.outputs(self.device_output(window)[None]), self.head)
+        """(H, T, 9) raw rows -> every answer of the head."""
+        return self.answers(self.device_output(window))
+
+    @property
+    def quantized_threshold(self) -> float:
+        """The quantization gate's cosine: what a quantized device's output must keep against FP32."""
+        return float(self.manifest["gates"].get("quantized", {}).get("threshold", 0.98))
 
     def golden_check(self) -> GoldenCheck:
         """The golden device outputs reproduce to the bundle's tolerance on ONNX Runtime, and to the quantization
@@ -81,7 +90,7 @@ class Engine:
         device = golden.device_parity(np.stack([self.device_output(w) for w in golden.windows]))
         tolerance = self.manifest["golden"]
         if self.backend.name == "hailo":
-            threshold = float(self.manifest["gates"].get("quantized", {}).get("threshold", 0.98))
+            threshold = self.quantized_threshold
             passed = device.cosine_min >= threshold
         else:
             threshold = float(tolerance["cosine_min"])

@@ -10,6 +10,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Below 1 ms (the accelerator and a fast CPU model) up to 1 s; 0.045 s is EdgeInfer's read timeout.
+# Parity cosines: a healthy INT8 device sits at 0.99+; the gate is the bundle's (0.98 by default).
+PARITY_BUCKETS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.045, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -33,6 +35,16 @@ class SidecarMetrics:
         self.queue_depth = Gauge("hailo_sidecar_queue_depth", "requests waiting for the device", registry=r)
         self.rejects = Counter("hailo_sidecar_rejects", "refused requests by model and reason", ["model", "reason"], registry=r)
         self.padded = Counter("hailo_sidecar_padded_windows", "windows shorter than the model's, padded", ["model"], registry=r)
+        self.parity = Histogram(
+            "hailo_sidecar_parity_cosine",
+            "sampled windows' cosine between the accelerator's output and the bundle's FP32 ONNX on the CPU",
+            ["model"],
+            buckets=PARITY_BUCKETS,
+            registry=r,
+        )
+        self.parity_below_gate = Counter(
+            "hailo_sidecar_parity_below_gate", "sampled windows whose parity cosine fell below the quantization gate", ["model"], registry=r
+        )
         self.ready = Gauge("hailo_sidecar_ready", "1 when /healthz answers 200", registry=r)
         self.model_info = Gauge(
             "hailo_sidecar_model_info",

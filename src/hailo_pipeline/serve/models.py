@@ -67,6 +67,7 @@ class Sidecar:
             opener,
             self._observe,
             self.loop_watch.turn_s,
+            self._parity,
         )
         self.models: dict[str, Model] = {}
         for release_dir in config.release_dirs:
@@ -83,6 +84,13 @@ class Sidecar:
         loaded = self.host.loaded.get(key)
         if loaded is not None:
             self.metrics.inference.labels(loaded.name).observe(seconds)
+
+    def _parity(self, key: int, cosine: float, threshold: float) -> None:
+        loaded = self.host.loaded.get(key)
+        if loaded is not None:
+            self.metrics.parity.labels(loaded.name).observe(cosine)
+            if cosine < threshold:
+                self.metrics.parity_below_gate.labels(loaded.name).inc()
 
     def _edgeinfer_binding(self) -> tuple[Model | None, str]:
         """The model POST /infer answers with, or None and why there is none."""
@@ -109,7 +117,7 @@ class Sidecar:
         c = self.config
         access = DeviceAccess(c.device, c.multi_process_service)
         signers = Path(c.allowed_signers) if c.allowed_signers else None
-        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms, signers)
+        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms, signers, c.parity_sample_every)
 
     async def start(self) -> None:
         self._watching = asyncio.create_task(self.loop_watch.run())

@@ -21,6 +21,9 @@ INFER_TIMEOUT_MS       longest wait for one inference             1000
 CONTROL_PORT           release switches, on 127.0.0.1 only        9001
 ORT_THREADS            ONNX Runtime intra-op threads              1
 MAX_BODY_BYTES         largest request body accepted              262144
+PARITY_SAMPLE_EVERY    with the Hailo backend, one window in this 100
+                       many runs again on the bundle's ONNX on
+                       the CPU (hailo_sidecar_parity_cosine); 0: off
 ALLOWED_SIGNERS        ssh-keygen allowed-signers file: every     "" (signatures not required)
                        release must be signed by a key it lists
                        (build/signature.py)
@@ -57,6 +60,7 @@ class SidecarConfig:
     control_port: int = 9001
     ort_threads: int = 1
     max_body_bytes: int = 262_144
+    parity_sample_every: int = 100
     allowed_signers: str = ""
     log_level: str = "info"
 
@@ -72,6 +76,8 @@ class SidecarConfig:
             raise PipelineError("no release bundle to serve: set HAILO_RELEASE_DIR (':'-separated for several models)")
         if len(set(self.release_dirs)) != len(self.release_dirs):
             raise PipelineError(f"HAILO_RELEASE_DIR lists a bundle twice: {':'.join(map(str, self.release_dirs))}")
+        if self.parity_sample_every < 0:
+            raise PipelineError(f"PARITY_SAMPLE_EVERY must be 0 (off) or a positive integer, got {self.parity_sample_every}")
         if self.allowed_signers and not Path(self.allowed_signers).is_file():
             raise PipelineError(f"ALLOWED_SIGNERS={self.allowed_signers} is not a file: mount the allowed-signers file there, or unset it")
         if self.port == self.control_port:
@@ -94,6 +100,7 @@ _ENV = {
     "control_port": "CONTROL_PORT",
     "ort_threads": "ORT_THREADS",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "parity_sample_every": "PARITY_SAMPLE_EVERY",
     "allowed_signers": "ALLOWED_SIGNERS",
     "log_level": "LOG_LEVEL",
 }
