@@ -31,6 +31,7 @@ case "$1 $2 $5" in
   "container inspect hailo-inference") echo '"hailo-sidecar:1"' ;;
   "image inspect hailo-sidecar:1") echo '{"labels": {"org.hailo-fleet.hailort": "4.23.0"}, "architecture": "arm64"}' ;;
   "image inspect unlabelled:1") echo '{"labels": null, "architecture": "amd64"}' ;;
+  "container inspect hailo-metrics") echo '{"image": "hailo-sidecar:1", "ports": {"9101/tcp": [{"HostIp": "", "HostPort": "9101"}]}}' ;;
   *) echo "Error: No such object: $5" >&2; exit 1 ;;
 esac
 """
@@ -42,20 +43,22 @@ def on_path(folder: Path, name: str, text: str) -> None:
     (folder / name).chmod(0o755)
 
 
-def host_state(tmp_path: Path, image: str = "hailo-sidecar:1", container: str = "hailo-inference") -> subprocess.CompletedProcess[str]:
+def host_state(
+    tmp_path: Path, image: str = "hailo-sidecar:1", container: str = "hailo-inference", metrics: str = "hailo-metrics"
+) -> subprocess.CompletedProcess[str]:
     on_path(tmp_path / "bin", "docker", DOCKER_DOUBLE)
     argv = [sys.executable, str(FILES / "host_state.py"), str(tmp_path / "hailo_model.fact"), str(tmp_path / "models"),
-            container, image, str(tmp_path / "hailort.sock")]  # fmt: skip
+            container, image, str(tmp_path / "hailort.sock"), metrics]  # fmt: skip
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
 
 
 def test_host_state_on_a_host_without_the_sidecar(tmp_path: Path) -> None:
-    done = host_state(tmp_path, image="hailo-sidecar:2", container="none")
+    done = host_state(tmp_path, image="hailo-sidecar:2", container="none", metrics="none")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "fact": None, "container_image": None, "image": None, "releases": [], "unsigned": [], "links": [],
-        "allowed_signers": None, "service_socket": False,
+        "allowed_signers": None, "service_socket": False, "metrics": None,
     }  # fmt: skip
 
 
@@ -84,6 +87,7 @@ def test_host_state_reports_the_fact_the_container_the_image_and_the_releases(tm
         "links": ["current", "current-fsq", "current-tcn-encoder"],
         "allowed_signers": "gpusrv ssh-ed25519 AAAA\n",
         "service_socket": True,
+        "metrics": {"image": "hailo-sidecar:1", "ports": {"9101/tcp": [{"HostIp": "", "HostPort": "9101"}]}},
     }
     assert json.loads(host_state(tmp_path, image="unlabelled:1").stdout)["image"] == {"hailort": "", "architecture": "amd64"}
 

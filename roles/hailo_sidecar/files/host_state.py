@@ -2,12 +2,13 @@
 
 state.yml runs it with ansible.builtin.script: one small file over the Pi's link and one round trip, where a
 module per question ships its own AnsiballZ payload (about 180 KB each). Read-only; Python's standard library only.
-argv: the deployment fact, the models folder, the sidecar container, the image to serve, hailort.service's socket.
+argv: the deployment fact, the models folder, the sidecar container, the image to serve, hailort.service's socket,
+the metrics gateway's container.
 The document: {"fact": the fact's JSON or null, "container_image": the container's image or null, "image":
 {"hailort", "architecture"} of the image or null, "releases": the folders under <models>/releases, "unsigned":
 those of them without SHA256SUMS.sig, "links": the current-<model> links (and the single `current` of earlier
 versions), "allowed_signers": <models>/allowed_signers's text or null, "service_socket": whether that socket is
-there}.
+there, "metrics": the gateway container's {"image", "ports" (docker's PortBindings)} or null}.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def is_socket(path: Path) -> bool:
         return False
 
 
-def main(facts_file: str, models_dir: str, container: str, image: str, service_socket: str) -> None:
+def main(facts_file: str, models_dir: str, container: str, image: str, service_socket: str, metrics: str) -> None:
     releases = Path(models_dir, "releases")
     kept = [p for p in releases.iterdir() if p.is_dir()] if releases.is_dir() else []
     labels = inspect("image", '{"labels": {{json .Config.Labels}}, "architecture": {{json .Architecture}}}', image)
@@ -66,6 +67,7 @@ def main(facts_file: str, models_dir: str, container: str, image: str, service_s
         "links": sorted(p.name for p in Path(models_dir).glob("current*") if p.is_symlink() and LINK.fullmatch(p.name)),
         "allowed_signers": text(Path(models_dir, "allowed_signers")),
         "service_socket": is_socket(Path(service_socket)),
+        "metrics": inspect("container", '{"image": {{json .Config.Image}}, "ports": {{json .HostConfig.PortBindings}}}', metrics),
     }
     print(json.dumps(state))
 
