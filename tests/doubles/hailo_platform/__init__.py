@@ -55,6 +55,24 @@ class HailoRTException(Exception):  # noqa: N818 - HailoRT's own name
     pass
 
 
+class _Temperature:
+    def __init__(self, celsius: float) -> None:
+        self.ts0_temperature = self.ts1_temperature = celsius
+
+
+class _Control:
+    def get_chip_temperature(self) -> _Temperature:
+        """HAILORT_DOUBLE_TEMPERATURE (°C, default 45)."""
+        return _Temperature(float(os.environ.get("HAILORT_DOUBLE_TEMPERATURE", "45")))
+
+
+class Device:
+    """hailo_platform.Device, for its control channel's chip temperature only."""
+
+    def __init__(self) -> None:
+        self.control = _Control()
+
+
 class _Params:
     def __init__(self) -> None:
         self.scheduling_algorithm = HailoSchedulingAlgorithm.NONE
