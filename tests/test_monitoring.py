@@ -16,12 +16,13 @@ import pytest
 import yaml
 
 from hailo_pipeline.serve.metrics import SidecarMetrics
+from hailo_pipeline.serve.metrics_gateway import pi_metrics
 from tests.conftest import REPO_ROOT
 from tests.edgeinfer_standin import Counters
 
 MONITORING = REPO_ROOT / "files/monitoring"
 # PromQL words that are not series: functions, aggregations, keywords
-PROMQL_WORDS = {"sum", "by", "rate", "increase", "histogram_quantile", "avg_over_time", "count", "without", "on", "and", "or"}
+PROMQL_WORDS = {"sum", "max", "by", "rate", "increase", "histogram_quantile", "avg_over_time", "count", "without", "on", "and", "or"}
 
 
 def promtool(*args: str, cwd: Path = MONITORING) -> subprocess.CompletedProcess[str]:
@@ -47,10 +48,15 @@ def test_the_unit_tests_fail_when_a_threshold_moves(tmp_path: Path) -> None:
     assert "alertname: HailoSidecarSlow" in tested.stdout + tested.stderr
 
 
-def emitted_series() -> set[str]:
-    """Every series name the sidecar's registry and EdgeInfer (its stand-in's exposition) write, plus `up`."""
+def emitted_series(sysfs: Path) -> set[str]:
+    """Every series name the sidecar's registry, the metrics gateway's Pi readings (from a Pi-like sysfs) and EdgeInfer
+    (its stand-in's exposition) write, plus `up`."""
     names = {"up"}
-    text = SidecarMetrics().render().decode() + Counters().prometheus()
+    (sysfs / "devices/platform/soc/soc:firmware").mkdir(parents=True)
+    (sysfs / "devices/platform/soc/soc:firmware/get_throttled").write_text("0\n")
+    (sysfs / "class/thermal/thermal_zone0").mkdir(parents=True)
+    (sysfs / "class/thermal/thermal_zone0/temp").write_text("50000\n")
+    text = SidecarMetrics().render().decode() + Counters().prometheus() + pi_metrics(sysfs).decode()
     for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE):
         base = name.removesuffix("_total")
         names |= {
@@ -67,12 +73,12 @@ def series_in(expr: str) -> set[str]:
     return {w for w in words if not re.fullmatch(r"\d.*", w)}
 
 
-def test_every_series_the_rules_and_the_dashboard_read_is_emitted() -> None:
+def test_every_series_the_rules_and_the_dashboard_read_is_emitted(tmp_path: Path) -> None:
     rules = yaml.safe_load((MONITORING / "alerts.yml").read_text())
     exprs = {rule["alert"]: rule["expr"] for group in rules["groups"] for rule in group["rules"]}
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
     exprs |= {f"panel {p['title']}": t["expr"] for p in dashboard["panels"] for t in p["targets"]}
-    emitted = emitted_series()
+    emitted = emitted_series(tmp_path)
     unknown = {where: sorted(series_in(expr) - emitted) for where, expr in exprs.items() if series_in(expr) - emitted}
     assert unknown == {}
     assert series_in(exprs["HailoSidecarSlow"]) == {"hailo_sidecar_request_duration_seconds_bucket"}  # the parser sees series
@@ -95,7 +101,7 @@ def test_the_monitoring_playbook_writes_a_config_prometheus_accepts_with_the_fle
     }
     checked = promtool("check", "config", "prometheus.yml", cwd=out)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 9 rules found" in checked.stdout
+    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 @pytest.mark.parametrize("address", ["pi-edge-01.tailnet-example.ts.net:9101", "pi-edge-01:8080"])

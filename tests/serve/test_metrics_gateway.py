@@ -10,14 +10,23 @@ from pathlib import Path
 
 import httpx
 
-from hailo_pipeline.serve.metrics_gateway import gateway
+from hailo_pipeline.serve.metrics_gateway import gateway, pi_metrics
 from tests.conftest import SAMPLES
 from tests.sidecar_server import free_port, post, running
 
 
+def pi_sysfs(root: Path, throttled: str = "50005", millidegrees: str = "61500") -> Path:
+    """A Pi 4's sysfs as far as the gateway reads it: the firmware's get_throttled and thermal zone 0."""
+    (root / "devices/platform/soc/soc:firmware").mkdir(parents=True)
+    (root / "devices/platform/soc/soc:firmware/get_throttled").write_text(throttled + "\n")
+    (root / "class/thermal/thermal_zone0").mkdir(parents=True)
+    (root / "class/thermal/thermal_zone0/temp").write_text(millidegrees + "\n")
+    return root
+
+
 @contextmanager
-def gateway_to(upstream: str) -> Iterator[str]:
-    server = gateway(upstream, "127.0.0.1", free_port())
+def gateway_to(upstream: str, sysfs: Path = Path("/nonexistent")) -> Iterator[str]:
+    server = gateway(upstream, "127.0.0.1", free_port(), sysfs)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -39,6 +48,31 @@ def test_the_gateway_answers_the_sidecars_metrics_and_health_and_nothing_else(bu
         assert httpx.get(f"{url}/infer").status_code == 404
         assert httpx.post(f"{url}/infer", json={"x": []}).status_code == 501  # no inference through it
         assert httpx.get(f"{url}/docs").status_code == 404
+
+
+def test_after_the_sidecars_metrics_come_the_pis_throttling_bits_and_soc_temperature(bundle: Path, tmp_path: Path) -> None:
+    with running(bundle) as sidecar, gateway_to(sidecar.url, pi_sysfs(tmp_path)) as url:
+        text = httpx.get(f"{url}/metrics").text
+    pi = text[text.index("# HELP hailo_pi_throttled") :].splitlines()
+    assert [line for line in pi if not line.startswith("#")] == [
+        'hailo_pi_throttled{condition="under_voltage",when="now"} 1',
+        'hailo_pi_throttled{condition="under_voltage",when="since_boot"} 1',
+        'hailo_pi_throttled{condition="frequency_capped",when="now"} 0',
+        'hailo_pi_throttled{condition="frequency_capped",when="since_boot"} 0',
+        'hailo_pi_throttled{condition="throttled",when="now"} 1',
+        'hailo_pi_throttled{condition="throttled",when="since_boot"} 1',
+        'hailo_pi_throttled{condition="soft_temperature_limit",when="now"} 0',
+        'hailo_pi_throttled{condition="soft_temperature_limit",when="since_boot"} 0',
+        "hailo_pi_soc_temperature_celsius 61.5",
+    ]
+    assert "hailo_sidecar_ready 1.0" in text[: text.index("# HELP hailo_pi_throttled")]
+
+
+def test_a_host_without_the_pis_files_adds_nothing(tmp_path: Path) -> None:
+    assert pi_metrics(tmp_path) == b""
+    (tmp_path / "devices/platform/soc/soc:firmware").mkdir(parents=True)
+    (tmp_path / "devices/platform/soc/soc:firmware/get_throttled").write_text("not hex\n")
+    assert pi_metrics(tmp_path) == b""
 
 
 def test_the_gateway_says_503_and_why_while_the_sidecar_does_not_answer() -> None:

@@ -2,6 +2,10 @@
 network, that answers GET /metrics and /healthz with what the sidecar (by its network alias) answers, and
 nothing else. The sidecar's port stays on EdgeInfer's network; only this one is published on the Pi.
 
+To the sidecar's metrics it adds the Pi's own that a Pi's Prometheus job needs and the sidecar cannot see from its
+container: the firmware's throttling bits (what `vcgencmd get_throttled` reads, from the Raspberry Pi firmware
+driver's get_throttled file in sysfs) and the SoC's temperature, when the Pi has them.
+
 It follows the alias, so an image change (a new sidecar container beside the old, then the alias moving)
 never needs it restarted, and the host port two sidecar containers could not both publish is held by this
 one alone. When the sidecar does not answer, the gateway says 503, so the fleet's `up{job="hailo-sidecar"}`
@@ -10,12 +14,48 @@ is 0 exactly when the sidecar is down (files/monitoring/alerts.yml).
 
 from __future__ import annotations
 
+import glob
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 PATHS = ("/metrics", "/healthz")
 UPSTREAM_TIMEOUT_S = 5.0  # inside Prometheus's default scrape timeout (10 s)
+# The firmware driver's get_throttled (its parent is soc/ on a Pi 4, another bus on a Pi 5) and thermal zone 0
+THROTTLED_GLOBS = ("devices/platform/*/soc:firmware/get_throttled", "devices/platform/*/*/soc:firmware/get_throttled")
+SOC_TEMPERATURE = "class/thermal/thermal_zone0/temp"
+# vcgencmd get_throttled's bits: condition -> bit now (bit + 16: since boot)
+CONDITIONS = {"under_voltage": 0, "frequency_capped": 1, "throttled": 2, "soft_temperature_limit": 3}
+
+
+def pi_metrics(sysfs: Path = Path("/sys")) -> bytes:
+    """The Pi's throttling bits and SoC temperature in Prometheus text, or nothing for what this host lacks."""
+    lines = []
+    found = sorted(p for pattern in THROTTLED_GLOBS for p in glob.glob(str(sysfs / pattern)))
+    try:
+        bits = int(Path(found[0]).read_text().strip(), 16) if found else None
+    except (OSError, ValueError):
+        bits = None
+    if bits is not None:
+        lines += [
+            "# HELP hailo_pi_throttled The Pi firmware's get_throttled bits: 1 while (now) or once since boot (since_boot).",
+            "# TYPE hailo_pi_throttled gauge",
+        ]
+        for condition, bit in CONDITIONS.items():
+            lines.append(f'hailo_pi_throttled{{condition="{condition}",when="now"}} {bits >> bit & 1}')
+            lines.append(f'hailo_pi_throttled{{condition="{condition}",when="since_boot"}} {bits >> (bit + 16) & 1}')
+    try:
+        celsius = int((sysfs / SOC_TEMPERATURE).read_text().strip()) / 1000
+    except (OSError, ValueError):
+        celsius = None
+    if celsius is not None:
+        lines += [
+            "# HELP hailo_pi_soc_temperature_celsius The Pi's SoC temperature (thermal zone 0).",
+            "# TYPE hailo_pi_soc_temperature_celsius gauge",
+            f"hailo_pi_soc_temperature_celsius {celsius:g}",
+        ]
+    return "".join(f"{line}\n" for line in lines).encode()
 
 
 def fetch(url: str) -> tuple[int, str, bytes]:
@@ -29,14 +69,17 @@ def fetch(url: str) -> tuple[int, str, bytes]:
         return 503, "text/plain; charset=utf-8", f"the sidecar at {url} does not answer: {exc}\n".encode()
 
 
-def gateway(upstream: str, host: str, port: int) -> ThreadingHTTPServer:
-    """The server (not yet serving): GET /metrics and /healthz from upstream (e.g. http://hailo-inference:9000)."""
+def gateway(upstream: str, host: str, port: int, sysfs: Path = Path("/sys")) -> ThreadingHTTPServer:
+    """The server (not yet serving): GET /metrics and /healthz from upstream (e.g. http://hailo-inference:9000), the
+    Pi's own metrics after the sidecar's."""
     base = upstream.rstrip("/")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path in PATHS:
                 status, content_type, body = fetch(base + self.path)
+                if self.path == "/metrics" and status == 200:
+                    body += pi_metrics(sysfs)
             else:
                 status, content_type, body = 404, "text/plain; charset=utf-8", b"only GET /metrics and /healthz here\n"
             self.send_response(status)
