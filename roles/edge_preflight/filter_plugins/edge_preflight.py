@@ -24,16 +24,16 @@ def _throttled(value: int, refuse: list[str], warn: list[str]) -> None:
 
 def _at_most(name: str, value: float, refuse_at: float, warn_at: float, unit: str, refuse: list[str], warn: list[str]) -> None:
     if value >= refuse_at:
-        refuse.append(f"{name} {value:g} {unit} (refused at {refuse_at:g}: cool the Pi before deploying)")
+        refuse.append(f"{name} {value:.10g} {unit} (refused at {refuse_at:.10g}: cool the Pi before deploying)")
     elif value >= warn_at:
-        warn.append(f"{name} {value:g} {unit} (warns at {warn_at:g})")
+        warn.append(f"{name} {value:.10g} {unit} (warns at {warn_at:.10g})")
 
 
 def _at_least(name: str, value: float, refuse_below: float, warn_below: float, unit: str, refuse: list[str], warn: list[str]) -> None:
     if value < refuse_below:
-        refuse.append(f"{name} {value:g} {unit} (refused below {refuse_below:g})")
+        refuse.append(f"{name} {value:.10g} {unit} (refused below {refuse_below:.10g})")
     elif value < warn_below:
-        warn.append(f"{name} {value:g} {unit} (warns below {warn_below:g})")
+        warn.append(f"{name} {value:.10g} {unit} (warns below {warn_below:.10g})")
 
 
 def edge_preflight_verdict(readings: dict[str, Any], limits: dict[str, Any]) -> dict[str, list[str]]:
