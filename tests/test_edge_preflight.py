@@ -149,7 +149,12 @@ def test_good_readings_pass_without_a_word() -> None:
         ({"device_holders": [{"pid": 3, "command": "hailort_service", "container": None}]}, {}, None, None),
         ({"free_mb": {"/var/lib/docker": 2000}}, {}, None, "free space on /var/lib/docker 2000 MB (warns below 4096)"),
         ({"free_mb": {"/opt/hailo-models": 500}}, {}, "free space on /opt/hailo-models 500 MB (refused below 1024)", None),
-        ({}, {"free_mb_refuse": 100_000_000}, "free space on /opt/hailo-models 20000 MB (refused below 100000000)", None),
+        (
+            {"free_mb": {"/opt/hailo-models": 20000}},
+            {"free_mb_refuse": 100_000_000},
+            "free space on /opt/hailo-models 20000 MB (refused below 100000000)",
+            None,
+        ),
         ({"mem_available_mb": 400}, {}, None, "available memory 400 MB (warns below 512)"),
         ({"mem_available_mb": 100}, {}, "available memory 100 MB (refused below 256)", None),
         ({"throttled": None}, {}, None, "throttled could not be read on this host"),
