@@ -29,14 +29,19 @@ SOC_TEMPERATURE = "class/thermal/thermal_zone0/temp"
 CONDITIONS = {"under_voltage": 0, "frequency_capped": 1, "throttled": 2, "soft_temperature_limit": 3}
 
 
+def _integer(path: Path | None, base: int = 10) -> int | None:
+    """The integer a sysfs file holds, or None when it is missing or holds something else."""
+    try:
+        return int(path.read_text().strip(), base) if path is not None else None
+    except (OSError, ValueError):
+        return None
+
+
 def pi_metrics(sysfs: Path = Path("/sys")) -> bytes:
     """The Pi's throttling bits and SoC temperature in Prometheus text, or nothing for what this host lacks."""
     lines = []
     found = sorted(p for pattern in THROTTLED_GLOBS for p in glob.glob(str(sysfs / pattern)))
-    try:
-        bits = int(Path(found[0]).read_text().strip(), 16) if found else None
-    except (OSError, ValueError):
-        bits = None
+    bits = _integer(Path(found[0]) if found else None, 16)
     if bits is not None:
         lines += [
             "# HELP hailo_pi_throttled The Pi firmware's get_throttled bits: 1 while (now) or once since boot (since_boot).",
@@ -45,11 +50,9 @@ def pi_metrics(sysfs: Path = Path("/sys")) -> bytes:
         for condition, bit in CONDITIONS.items():
             lines.append(f'hailo_pi_throttled{{condition="{condition}",when="now"}} {bits >> bit & 1}')
             lines.append(f'hailo_pi_throttled{{condition="{condition}",when="since_boot"}} {bits >> (bit + 16) & 1}')
-    try:
-        celsius = int((sysfs / SOC_TEMPERATURE).read_text().strip()) / 1000
-    except (OSError, ValueError):
-        celsius = None
-    if celsius is not None:
+    millidegrees = _integer(sysfs / SOC_TEMPERATURE)
+    if millidegrees is not None:
+        celsius = millidegrees / 1000
         lines += [
             "# HELP hailo_pi_soc_temperature_celsius The Pi's SoC temperature (thermal zone 0).",
             "# TYPE hailo_pi_soc_temperature_celsius gauge",
