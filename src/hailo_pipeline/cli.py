@@ -292,6 +292,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tailnet(args: argparse.Namespace) -> int:
+    from hailo_pipeline.fleet.tailnet import parse_status, read_status
+
+    tailnet = parse_status(read_status(args.tailscale, args.timeout), args.tailnet)
+    online = [node.name for node in tailnet.nodes if node.online]
+    offline = [node.name for node in tailnet.nodes if not node.online]
+    result = {"tailnet": tailnet.domain, "self": tailnet.nodes[0].name if tailnet.nodes else None, "online": online, "offline": offline}
+    _emit(args, result, f"on tailnet {tailnet.domain} as {result['self']}: {len(online)} machines online, {len(offline)} offline")
+    return 0
+
+
 def cmd_example(args: argparse.Namespace) -> int:
     from hailo_pipeline.model.examples import example_checkpoint, original_tcn_onnx, write_if_changed
 
@@ -387,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as its callers see it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")
+    p = add("tailnet", cmd_tailnet, "Tailscale runs here, logged in to the fleet's tailnet with MagicDNS (the controller preflight)")
+    p.add_argument("--tailnet", required=True, metavar="DOMAIN", help="the tailnet's MagicDNS suffix, e.g. tailnet-example.ts.net")
+    p.add_argument("--tailscale", nargs="+", default=["tailscale"], metavar="ARG", help="the Tailscale CLI and its global flags")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds `tailscale status --json` may take")
     p = add("example", cmd_example, "write a deterministic example source model (no downloads)")
     p.add_argument("kind", choices=["tcn_encoder", "conv2d_fsq", "tcn_encoder_onnx", "tcn_encoder_outliers_onnx"])
     p.add_argument("out", type=Path)

@@ -1,0 +1,1 @@
+"""The fleet seen from the controller: which machines it is made of."""
