@@ -7,7 +7,10 @@ puts release A on image 1 on every Pi (set-up, not measured), then is measured t
 - image_change: the same releases on image 2, a new tag shipped by the default `load` path (the gzip'd tarball).
 Seconds are the playbook's wall time (preflight included, serial [1, "25%"], ansible.cfg's forks and SSH
 settings). Bytes are measured, not estimated: each Pi container's eth0 receive counter (all that came over its
-link, SSH's framing included), averaged over the Pis. Prints one JSON line, then removes what it started.
+link, SSH's framing included), averaged over the Pis. CPU seconds say where the time went on this machine, where
+the Pis share the controller's cores: the whole machine's busy time (/proc/stat) and, of it, the controller's
+(ansible-playbook and the processes it waited for, SSH included); the rest is the Pis' (their systemd, engine,
+sidecar and Ansible's modules). Prints one JSON line, then removes what it started.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,6 +62,12 @@ def pi_image() -> None:
         raise SystemExit(f"image {BASE_IMAGE} missing: run scripts/bootstrap")
     log(f"building {PI_IMAGE} ({BASE_IMAGE} with openssh-server)")
     run("docker", "build", "--quiet", "--tag", PI_IMAGE, "-", stdin=PI_DOCKERFILE.encode())
+
+
+def busy_seconds() -> float:
+    """CPU seconds this machine has spent busy since boot, all cores: /proc/stat's user, nice, system, irq, softirq."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def saved_image(image: str, path: Path) -> Path:
@@ -123,9 +133,10 @@ class Fleet:
         for name in self.names:
             self._local_edge(name, "down")
 
-    def deploy(self, extra_vars: dict[str, object]) -> dict[str, float]:
-        """deploy.yml on the whole fleet: its seconds and the mean bytes each Pi received."""
-        before = self.received()
+    def deploy(self, extra_vars: dict[str, object]) -> dict[str, object]:
+        """deploy.yml on the whole fleet: its seconds, the mean bytes each Pi received and the CPU seconds spent."""
+        before, machine = self.received(), busy_seconds()
+        controller = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             [str(REPO / ".venv/bin/ansible-playbook"), "-i", str(self.inventory / "hosts.yml"), "deploy.yml", "-e", json.dumps(extra_vars)],
@@ -142,6 +153,9 @@ class Fleet:
             check=False,
         )
         seconds = time.perf_counter() - started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        controller_cpu = children.ru_utime + children.ru_stime - controller.ru_utime - controller.ru_stime
+        machine = busy_seconds() - machine
         after = self.received()
         try:
             stats = json.loads(done.stdout)["stats"]
@@ -150,7 +164,11 @@ class Fleet:
         failed = {h: s for h, s in stats.items() if s["failures"] or s["unreachable"]}
         if done.returncode != 0 or failed or set(self.names) - set(stats):
             raise SystemExit(f"deploy.yml failed ({done.returncode}) on {failed or 'some host'}: {done.stdout[-3000:]}")
-        return {"seconds": round(seconds, 1), "bytes_per_host": round(sum(after[n] - before[n] for n in self.names) / len(self.names))}
+        return {
+            "seconds": round(seconds, 1),
+            "bytes_per_host": round(sum(after[n] - before[n] for n in self.names) / len(self.names)),
+            "cpu_seconds": {"machine": round(machine, 1), "controller": round(controller_cpu, 1)},
+        }
 
 
 @contextmanager
