@@ -9,16 +9,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hailo_pipeline.serve.metrics_gateway import gateway, pi_metrics
 from tests.conftest import SAMPLES
 from tests.sidecar_server import free_port, post, running
 
+# Where the Raspberry Pi firmware driver's node sits: the device tree's SoC bus is `soc` on a Pi 4 (bcm2711),
+# `soc@107c000000` on a Pi 5 (bcm2712)
+FIRMWARE_NODES = {
+    "pi4": "devices/platform/soc/soc:firmware",
+    "pi5": "devices/platform/soc@107c000000/soc@107c000000:firmware",
+}
 
-def pi_sysfs(root: Path, throttled: str = "50005", millidegrees: str = "61500") -> Path:
-    """A Pi 4's sysfs as far as the gateway reads it: the firmware's get_throttled and thermal zone 0."""
-    (root / "devices/platform/soc/soc:firmware").mkdir(parents=True)
-    (root / "devices/platform/soc/soc:firmware/get_throttled").write_text(throttled + "\n")
+
+def pi_sysfs(root: Path, throttled: str = "50005", millidegrees: str = "61500", pi: str = "pi4") -> Path:
+    """A Pi's sysfs as far as the gateway reads it: the firmware's get_throttled and thermal zone 0."""
+    (root / FIRMWARE_NODES[pi]).mkdir(parents=True)
+    (root / FIRMWARE_NODES[pi] / "get_throttled").write_text(throttled + "\n")
     (root / "class/thermal/thermal_zone0").mkdir(parents=True)
     (root / "class/thermal/thermal_zone0/temp").write_text(millidegrees + "\n")
     return root
@@ -51,7 +59,7 @@ def test_the_gateway_answers_the_sidecars_metrics_and_health_and_nothing_else(bu
 
 
 def test_after_the_sidecars_metrics_come_the_pis_throttling_bits_and_soc_temperature(bundle: Path, tmp_path: Path) -> None:
-    with running(bundle) as sidecar, gateway_to(sidecar.url, pi_sysfs(tmp_path)) as url:
+    with running(bundle) as sidecar, gateway_to(sidecar.url, pi_sysfs(tmp_path, pi="pi5")) as url:
         text = httpx.get(f"{url}/metrics").text
     pi = text[text.index("# HELP hailo_pi_throttled") :].splitlines()
     assert [line for line in pi if not line.startswith("#")] == [
@@ -66,6 +74,14 @@ def test_after_the_sidecars_metrics_come_the_pis_throttling_bits_and_soc_tempera
         "hailo_pi_soc_temperature_celsius 61.5",
     ]
     assert "hailo_sidecar_ready 1.0" in text[: text.index("# HELP hailo_pi_throttled")]
+
+
+@pytest.mark.parametrize("pi", sorted(FIRMWARE_NODES))
+def test_the_throttling_bits_are_read_on_a_pi_4_and_on_a_pi_5(pi: str, tmp_path: Path) -> None:
+    text = pi_metrics(pi_sysfs(tmp_path, throttled="60002", pi=pi)).decode()
+    assert 'hailo_pi_throttled{condition="frequency_capped",when="now"} 1' in text
+    assert 'hailo_pi_throttled{condition="throttled",when="since_boot"} 1' in text
+    assert 'hailo_pi_throttled{condition="under_voltage",when="now"} 0' in text
 
 
 def test_a_host_without_the_pis_files_adds_nothing(tmp_path: Path) -> None:

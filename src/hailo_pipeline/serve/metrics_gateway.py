@@ -14,7 +14,6 @@ is 0 exactly when the sidecar is down (files/monitoring/alerts.yml).
 
 from __future__ import annotations
 
-import glob
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,17 +21,21 @@ from pathlib import Path
 
 PATHS = ("/metrics", "/healthz")
 UPSTREAM_TIMEOUT_S = 5.0  # inside Prometheus's default scrape timeout (10 s)
-# The firmware driver's get_throttled (its parent is soc/ on a Pi 4, another bus on a Pi 5) and thermal zone 0
-THROTTLED_GLOBS = ("devices/platform/*/soc:firmware/get_throttled", "devices/platform/*/*/soc:firmware/get_throttled")
+# The firmware driver's get_throttled, under the SoC bus the device tree names: `soc` on a Pi 4 (bcm2711) and
+# earlier, `soc@107c000000` on a Pi 5 (bcm2712, its firmware node `soc@107c000000:firmware`); and thermal zone 0
+THROTTLED = (
+    "devices/platform/soc/soc:firmware/get_throttled",
+    "devices/platform/soc@107c000000/soc@107c000000:firmware/get_throttled",
+)
 SOC_TEMPERATURE = "class/thermal/thermal_zone0/temp"
 # vcgencmd get_throttled's bits: condition -> bit now (bit + 16: since boot)
 CONDITIONS = {"under_voltage": 0, "frequency_capped": 1, "throttled": 2, "soft_temperature_limit": 3}
 
 
-def _integer(path: Path | None, base: int = 10) -> int | None:
+def _integer(path: Path, base: int = 10) -> int | None:
     """The integer a sysfs file holds, or None when it is missing or holds something else."""
     try:
-        return int(path.read_text().strip(), base) if path is not None else None
+        return int(path.read_text().strip(), base)
     except (OSError, ValueError):
         return None
 
@@ -40,8 +43,7 @@ def _integer(path: Path | None, base: int = 10) -> int | None:
 def pi_metrics(sysfs: Path = Path("/sys")) -> bytes:
     """The Pi's throttling bits and SoC temperature in Prometheus text, or nothing for what this host lacks."""
     lines = []
-    found = sorted(p for pattern in THROTTLED_GLOBS for p in glob.glob(str(sysfs / pattern)))
-    bits = _integer(Path(found[0]) if found else None, 16)
+    bits = next((b for b in (_integer(sysfs / path, 16) for path in THROTTLED) if b is not None), None)
     if bits is not None:
         lines += [
             "# HELP hailo_pi_throttled The Pi firmware's get_throttled bits: 1 while (now) or once since boot (since_boot).",
