@@ -227,8 +227,9 @@ def test_a_copy_from_before_signatures_gets_its_signature_and_another_bundle_und
     assert (releases / RELEASE / "model.onnx").read_bytes() == b"weights" * 100
 
 
-def probe(tmp_path: Path, loaded: str | None) -> dict[str, object]:
-    """Role hailort's probe, rendered as the role renders it, run with hailortcli's double on PATH."""
+def probe(tmp_path: Path, loaded: str | None, firmware: str | None = None) -> dict[str, object]:
+    """Role hailort's probe, rendered as the role renders it, run with hailortcli's double on PATH (its device's
+    firmware `firmware`, else the double's 4.23.0)."""
     template = (REPO_ROOT / "roles/hailort/templates/hailort.fact.j2").read_text()
     version_file = tmp_path / "hailo_pci_version"
     if loaded is not None:
@@ -243,7 +244,12 @@ def probe(tmp_path: Path, loaded: str | None) -> dict[str, object]:
     bin_dir = tmp_path / "bin"
     if not (bin_dir / "hailortcli").exists():
         on_path(bin_dir, "hailortcli", (REPO_ROOT / "tests/doubles/hailortcli").read_text())
-    done = subprocess.run([str(script)], capture_output=True, text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
+    standin = tmp_path / "standin"
+    standin.mkdir(exist_ok=True)
+    if firmware is not None:
+        (standin / "firmware-version").write_text(firmware)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HAILO_STANDIN_DIR": str(standin)}
+    done = subprocess.run([str(script)], capture_output=True, text=True, env=env, check=True)
     return dict(json.loads(done.stdout))
 
 
@@ -255,7 +261,13 @@ def test_the_probe_reports_the_loaded_driver_the_library_and_the_device_architec
         "driver_installed_version": None,  # no hailo_pci module on this machine's disk
         "library_version": "4.23.0",
         "device_architecture": "HAILO8L",
+        "firmware_version": "4.23.0",
     }
+
+
+def test_the_probe_reports_the_devices_firmware_version(tmp_path: Path) -> None:
+    """HailoRT refuses a firmware of another major.minor (HAILO_UNSUPPORTED_FW_VERSION): fit needs the device's."""
+    assert probe(tmp_path, "4.23.0", firmware="4.22.0\n")["firmware_version"] == "4.22.0"
 
 
 def test_the_probe_says_null_for_what_is_absent_and_stays_json_whatever_a_file_holds(tmp_path: Path) -> None:
@@ -265,6 +277,7 @@ def test_the_probe_says_null_for_what_is_absent_and_stays_json_whatever_a_file_h
     found = probe(tmp_path, "4.23.0")
     assert found["library_version"] is None
     assert found["device_architecture"] is None
+    assert found["firmware_version"] is None
 
 
 # docker exec as a sidecar container answers: the control listener opens after $LISTEN_AFTER calls, a release whose

@@ -270,6 +270,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             driver=args.driver or None,
             image_hailort=None if image_hailort in ("", "none") else image_hailort,
             library=args.hailort or None,
+            firmware=args.firmware or None,
         )
         if problems:
             misfits.append(f"{manifest['release']} does not fit this host: " + "; ".join(problems))
@@ -385,11 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=1, help="clients, each waiting for its answer (EdgeInfer: 1)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--body", type=Path, help="request body file (default: a 100x9 window)")
-    p = add("fit", cmd_fit, "do bundles and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs loaded driver")
+    p = add("fit", cmd_fit, "do bundles and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs driver and firmware")
     p.add_argument("release_dirs", type=Path, nargs="+", metavar="RELEASE", help="every bundle the host is to serve (one per model)")
     p.add_argument("--device-arch", default="", help="hailortcli fw-control identify's Device Architecture (empty: unknown)")
     p.add_argument("--hailort", default="", help="the host's HailoRT library version (empty: unknown)")
     p.add_argument("--driver", default="", help="the host's loaded hailo_pci driver version (empty: unknown)")
+    p.add_argument("--firmware", default="", help="the device's firmware: fw-control identify's Firmware Version (empty: unknown)")
     image = p.add_mutually_exclusive_group()
     image.add_argument(
         "--image-hailort", default="", help="the sidecar image's HailoRT: its label org.hailo-fleet.hailort (empty or none: ONNX Runtime)"

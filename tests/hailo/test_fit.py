@@ -68,6 +68,37 @@ def test_each_misfit_is_named_with_both_sides_and_the_fix(device: str, driver: s
         assert text in problem
 
 
+def test_hailort_older_than_4_18_is_refused_with_the_reason() -> None:
+    """Python's InferModel (VDevice.create_infer_model), which the sidecar runs, first appears in HailoRT v4.18.0's
+    pyhailort.py (hailo-toolchain.md section 7): an image, or a host whose driver it must equal, at 4.17 cannot serve."""
+    (image,) = fit_problems(None, "HAILO8", driver="4.17.0", image_hailort="4.17.0")
+    assert image == (
+        "the sidecar image's HailoRT 4.17.0 is older than 4.18.0: HailoRT's Python binding has InferModel "
+        "(VDevice.create_infer_model), which the sidecar runs, only from 4.18.0; use an image with HailoRT >= 4.18.0 "
+        "(and the driver to match)"
+    )
+    (host,) = fit_problems(None, "HAILO8", driver="4.17.0", image_hailort=None, library="4.17.0")
+    assert host.startswith("the host's HailoRT library (hailortcli) 4.17.0 is older than 4.18.0")
+    assert "install HailoRT >= 4.18.0 on the host (role hailort)" in host
+    assert fit_problems(None, "HAILO8", driver="4.18.0", image_hailort="4.18.0", library="4.18.0") == []
+
+
+@pytest.mark.parametrize(("firmware", "fits"), [("4.23.0", True), ("4.23.2", True), ("4.22.0", False), ("5.23.0", False)])
+def test_a_firmware_of_another_major_minor_is_refused_naming_both_versions(firmware: str, fits: bool) -> None:
+    """HailoRT compares its own firmware major.minor with the device's and then answers HAILO_UNSUPPORTED_FW_VERSION
+    (16) to every non-critical control; the revision may differ (hailort v4.23.0 device_common/device.cpp)."""
+    problems = fit_problems(HEF_8P_333, "HAILO8", "4.23.0", "4.23.0", "4.23.0", firmware=firmware)
+    if fits:
+        assert problems == []
+        return
+    image, host = problems
+    assert image.startswith(f"the device's firmware {firmware} and the sidecar image's HailoRT 4.23.0 differ in major.minor")
+    assert host.startswith(f"the device's firmware {firmware} and the host's HailoRT library (hailortcli) 4.23.0 differ")
+    for problem in problems:
+        assert "HAILO_UNSUPPORTED_FW_VERSION, 16" in problem
+        assert "install the firmware of HailoRT 4.23.0" in problem
+
+
 def test_the_runtime_that_opens_the_hef_is_the_images_not_the_hosts() -> None:
     old_host = fit_problems(HEF_8P_333, "HAILO8", driver="4.23.0", image_hailort="4.23.0", library="4.20.0")
     assert len(old_host) == 1
@@ -123,6 +154,9 @@ def test_the_fit_cli_passes_each_fact_to_its_check(bundle: Path) -> None:
     host = fit("--driver", "4.23.0", "--hailort", "4.22.0")
     assert host.returncode == 1
     assert "the host's HailoRT library (hailortcli) 4.22.0 differs from the loaded hailo_pci driver 4.23.0" in host.stderr
+    firmware = fit("--driver", "4.23.0", "--image-hailort", "4.23.0", "--firmware", "4.22.0")
+    assert firmware.returncode == 1
+    assert "the device's firmware 4.22.0 and the sidecar image's HailoRT 4.23.0 differ in major.minor" in firmware.stderr
 
 
 def test_the_fit_cli_reads_the_image_hailort_from_a_saved_image_and_none_means_onnx_runtime(bundle: Path, tmp_path: Path) -> None:

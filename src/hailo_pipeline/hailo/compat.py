@@ -46,6 +46,13 @@ def requires_hailort(sdk_version: str, header_version: int) -> str:
     return max(DFC_TO_HAILORT[minor], HEF_HEADER_MIN_HAILORT.get(header_version, "0"), key=version_key)
 
 
+# The oldest HailoRT the fleet runs: Python's InferModel (VDevice.create_infer_model), which the sidecar uses, first
+# appears in HailoRT v4.18.0's hailort/libhailort/bindings/python/platform/hailo_platform/pyhailort/pyhailort.py;
+# v4.17.0's has neither (hailo-toolchain.md section 7). Role hailort installs no older.
+OLDEST_HAILORT = "4.18.0"
+WHY_OLDEST = "HailoRT's Python binding has InferModel (VDevice.create_infer_model), which the sidecar runs, only from 4.18.0"
+
+
 # HEF architectures each device accepts (HailoRT is_hef_compatible): a Hailo-8 also runs 8L HEFs, slower.
 # HAILO8 (enum 0) is in neither: no device accepts it.
 DEVICE_RUNS = {"HAILO8": ("HAILO8P", "HAILO8R", "HAILO8L"), "HAILO8L": ("HAILO8L",)}
@@ -58,14 +65,36 @@ def fit_problems(
     driver: str | None,
     image_hailort: str | None,
     library: str | None = None,
+    firmware: str | None = None,
 ) -> list[str]:
     """Why a bundle's HEF cannot run on a host (empty when it can).
 
     driver: the loaded hailo_pci version (/sys/module/hailo_pci/version); image_hailort: the sidecar image's
     HailoRT (label org.hailo-fleet.hailort; None: the image has none and serves with ONNX Runtime); library:
-    the host's own hailortcli. A None fact skips the checks that need it (e.g. a host without accelerator).
+    the host's own hailortcli; firmware: the device's (fw-control identify's Firmware Version). A None fact skips
+    the checks that need it (e.g. a host without accelerator).
     """
     problems = []
+    if image_hailort and version_key(image_hailort) < version_key(OLDEST_HAILORT):
+        problems.append(
+            f"the sidecar image's HailoRT {image_hailort} is older than {OLDEST_HAILORT}: {WHY_OLDEST}; "
+            f"use an image with HailoRT >= {OLDEST_HAILORT} (and the driver to match)"
+        )
+    if library and version_key(library) < version_key(OLDEST_HAILORT):
+        problems.append(
+            f"the host's HailoRT library (hailortcli) {library} is older than {OLDEST_HAILORT}, and the sidecar's HailoRT must "
+            f"equal the host's driver: {WHY_OLDEST}; install HailoRT >= {OLDEST_HAILORT} on the host (role hailort)"
+        )
+    # HailoRT refuses a firmware of another major.minor than its own (the revision may differ): Device::update_fw_state
+    # compares them, then Device::fw_interact answers HAILO_UNSUPPORTED_FW_VERSION (16) to every non-critical control
+    # (hailort v4.23.0 hailort/libhailort/src/device_common/device.cpp).
+    for side, hailort in (("the sidecar image's HailoRT", image_hailort), ("the host's HailoRT library (hailortcli)", library)):
+        if firmware and hailort and _minor(firmware) != _minor(hailort):
+            problems.append(
+                f"the device's firmware {firmware} and {side} {hailort} differ in major.minor: HailoRT refuses the "
+                f"device's controls (HAILO_UNSUPPORTED_FW_VERSION, 16); install the firmware of HailoRT {hailort} (hailofw "
+                "on bookworm, hailort-pcie-driver on trixie) and reload hailo_pci or reboot, which loads it into the device"
+            )
     if driver and image_hailort and version_key(image_hailort) != version_key(driver):
         problems.append(
             f"the sidecar image's HailoRT {image_hailort} differs from the loaded hailo_pci driver {driver}: HailoRT in the "
