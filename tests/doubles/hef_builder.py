@@ -1,4 +1,9 @@
-"""Test-only: HEF bytes built field by field from the documented layout (header v0-v3 + ProtoHEFHef)."""
+"""Test-only: HEF bytes built field by field as HailoRT 4.x reads them (header v0-v3 + ProtoHEFHef).
+
+Checked against HailoRT's source: the header layouts in hailort/libhailort/src/hef/hef_internal.hpp
+(hef__header_distinct_t; in 4.21-4.23 v3's last two u64 are reserved1/reserved2), where HailoRT reads the
+group's name (hailort v4.23.0 hailort/libhailort/src/hef/hef.cpp HefUtils::get_network_group_name) and the
+messages' field numbers in hailort/libhailort/hef.proto."""
 
 from __future__ import annotations
 
@@ -89,22 +94,30 @@ def network_group(
     nested: bool = False,
     *,
     metadata_name: str | None = None,
+    core_op_name: str | None = None,
     layout_edges: list[list[EdgeSpec]] | None = None,
+    layout_names: list[str] | None = None,
     top_level: bool = True,
     transposed_net: bool = False,
 ) -> bytes:
-    """name is the group's field 10; metadata_name (default: name) the metadata's. layout_edges gives one
-    per-layout copy per entry, as multi-layout archs carry them; top_level=False leaves the top level empty."""
+    """name is the group's network_group_name(10), which HailoRT never reads; metadata_name (default: name) the
+    name in the group's own network_group_metadata(1); core_op_name (default: metadata_name) the one in a
+    nested core op's metadata. layout_edges gives one per-layout copy per entry, as multi-layout archs carry
+    them, layout_names their metadata's names (default: metadata_name); top_level=False leaves the top-level
+    core op empty."""
     meta_name = name if metadata_name is None else metadata_name
-    core = core_op(meta_name, edges, fps, latency, transposed_net) if top_level else b""
-    for i, copy_edges in enumerate(layout_edges or []):
+    op_name = meta_name if core_op_name is None or not nested else core_op_name
+    core = core_op(op_name, edges, fps, latency, transposed_net) if top_level else b""
+    copies = layout_edges or []
+    for i, (copy_edges, copy_name) in enumerate(zip(copies, layout_names or [meta_name] * len(copies), strict=True)):
         layout = field_varint(1, (1 << (i + 1)) - 1)  # partial_clusters_layout_bitmap: a distinct bitmap per copy
-        copy = core_op(meta_name, copy_edges, fps, latency, transposed_net)
+        copy = core_op(copy_name, copy_edges, fps, latency, transposed_net)
         if not nested:  # a ProtoHEFPartialNetworkGroup holds a whole network group
             copy += field_bytes(10, name.encode())
         core += field_bytes(7, field_bytes(1, copy) + field_bytes(2, layout))
-    if nested:  # newer HEFs: ops(8) -> core_op(4), its copies are partial_core_ops(7)
-        return field_bytes(8, field_bytes(1, b"core") + field_bytes(4, core)) + field_bytes(10, name.encode())
+    if nested:  # newer HEFs: ops(8) -> core_op(4), its copies are partial_core_ops(7); the group keeps its metadata(1)
+        metadata = field_bytes(1, field_bytes(1, meta_name.encode())) if meta_name else b""
+        return metadata + field_bytes(8, field_bytes(1, b"core") + field_bytes(4, core)) + field_bytes(10, name.encode())
     return core + field_bytes(10, name.encode())
 
 
@@ -117,15 +130,18 @@ def build_hef(
     timestamp_ms: int = 1758500000000,
     name: str = "net",
     metadata_name: str | None = None,
+    core_op_name: str | None = None,
     nested: bool = False,
     layout_edges: list[list[EdgeSpec]] | None = None,
+    layout_names: list[str] | None = None,
     top_level: bool = True,
     transposed_net: bool = False,
-    proto_hash: bool = False,
+    proto_xxh3_in_reserved: bool = False,
     blob: bytes = b"\x00" * 64,
 ) -> bytes:
-    """hw_arch: a name of ARCH_CODES, any code, or None for a header without the field. proto_hash: v3 with
-    proto_xxh3 set (HailoRT then checks only the protobuf). v0 carries no blob: HailoRT wants only the protobuf."""
+    """hw_arch: a name of ARCH_CODES, any code, or None for a header without the field. proto_xxh3_in_reserved:
+    a v3 header with the protobuf's xxh3 in reserved1, where HailoRT 5.1+ (Hailo-10/15) reads it and 4.x does
+    not. v0 carries no blob: HailoRT wants only the protobuf."""
     arch = b"" if hw_arch is None else field_varint(1, ARCH_CODES[hw_arch] if isinstance(hw_arch, str) else hw_arch)
     header_fields = arch + field_varint(2, timestamp_ms) + field_bytes(3, sdk_version.encode()) + field_varint(4, 5)
     group = network_group(
@@ -133,7 +149,9 @@ def build_hef(
         edges,
         nested=nested,
         metadata_name=metadata_name,
+        core_op_name=core_op_name,
         layout_edges=layout_edges,
+        layout_names=layout_names,
         top_level=top_level,
         transposed_net=transposed_net,
     )
@@ -147,9 +165,9 @@ def build_hef(
         tail = struct.pack(">IQI", zlib.crc32(body), len(blob), 0)
     elif version == 2:
         tail = struct.pack(">QQQQ", xxhash.xxh3_64_intdigest(body), len(blob), 0, 0)
-    else:  # xxh3, ccws_size_with_padding, hef_padding_size, additional_info_size, proto_xxh3, reserved
-        proto_xxh3 = xxhash.xxh3_64_intdigest(proto) if proto_hash else 0
-        tail = struct.pack(">QQIQQQ", xxhash.xxh3_64_intdigest(body), len(blob), 0, 0, proto_xxh3, 0)
+    else:  # xxh3 of all after the header, ccws_size_with_padding, hef_padding_size, additional_info_size, reserved1, reserved2
+        reserved1 = xxhash.xxh3_64_intdigest(proto) if proto_xxh3_in_reserved else 0
+        tail = struct.pack(">QQIQQQ", xxhash.xxh3_64_intdigest(body), len(blob), 0, 0, reserved1, 0)
     header = common + tail
     assert len(header) == HEADER_SIZES[version]
     return header + body

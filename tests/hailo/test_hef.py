@@ -8,7 +8,6 @@ import subprocess
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import xxhash
@@ -17,7 +16,7 @@ from hailo_pipeline.build.pipeline import build
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.compat import DEVICE_RUNS, fit_problems
 from hailo_pipeline.hailo.hef import Stream, describe, parse_hef
-from tests.conftest import CLI
+from tests.conftest import CLI, DfcDoubleRun
 from tests.doubles.hef_builder import HEADER_SIZES, EdgeSpec, build_hef
 
 FSQ_LIKE = [
@@ -25,6 +24,19 @@ FSQ_LIKE = [
     EdgeSpec("fsq_m13/normalization1", (1, 1, 5), output=True, fmt="NC", qp_zp=128, qp_scale=0.023646, limvals=(-3.03, 3.0)),
 ]
 OTHER_IO = [EdgeSpec("other/in", (4, 4, 3)), EdgeSpec("other/out", (1, 1, 7), output=True, fmt="NC")]
+# The DFC 3.32 hailo8 HEF of hailo-toolchain.md section 11: its input stream is NHCW, its output NC(5)
+SECTION_11 = [
+    EdgeSpec("fsq_m13_behavioral_analysis/input_layer1", (2, 100, 9), fmt="NHCW", qp_scale=0.003921532537788153, limvals=(0.0, 0.9999908)),
+    EdgeSpec(
+        "fsq_m13_behavioral_analysis/normalization1",
+        (1, 1, 5),
+        output=True,
+        fmt="NC",
+        qp_zp=128,
+        qp_scale=0.02364622801542282,
+        limvals=(-3.026717185974121, 3.0030710697174072),
+    ),
+]
 
 
 def _names(streams: list[Stream]) -> list[str]:
@@ -63,11 +75,29 @@ def test_intermediate_edges_are_not_streams() -> None:
 
 
 @pytest.mark.parametrize("nested", [False, True])
-def test_the_name_is_the_metadatas_and_field_10_only_a_fallback(nested: bool) -> None:
-    named = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="fsq_m13", nested=nested))
+def test_the_name_is_the_groups_metadata_name_never_its_field_10_nor_its_core_ops(nested: bool) -> None:
+    """hailort v4.23.0 hef.cpp HefUtils::get_network_group_name reads network_group_metadata(1) of the group
+    itself: not ops(8).core_op(4)'s metadata, and never network_group_name(10), even when the metadata's is unset."""
+    named = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="fsq_m13", core_op_name="core_op", nested=nested))
     assert named.network_groups[0].name == "fsq_m13"
-    unnamed = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="", nested=nested))
-    assert unnamed.network_groups[0].name == "group_field_10"
+    unnamed = parse_hef(build_hef(FSQ_LIKE, name="group_field_10", metadata_name="", core_op_name="core_op", nested=nested))
+    assert unnamed.network_groups[0].name == ""
+
+
+@pytest.mark.parametrize("arch", ["HAILO8P", "HAILO8L"])
+def test_a_group_with_partial_network_groups_is_named_by_the_first_whatever_the_arch(arch: str) -> None:
+    """get_network_group_name takes partial_network_groups(0)'s metadata name whenever the group has such copies
+    (it does not ask the arch, unlike the I/O, which only multi-layout archs read from the copies)."""
+    data = build_hef(FSQ_LIKE, hw_arch=arch, metadata_name="top_level", layout_edges=[FSQ_LIKE] * 2, layout_names=["first", "second"])
+    assert parse_hef(data).network_groups[0].name == "first"
+
+
+def test_partial_core_ops_do_not_name_the_group() -> None:
+    """Net-flow HEFs keep their copies under ops(8).core_op(4).partial_core_ops(7), which get_network_group_name
+    does not read: the group's own metadata names it."""
+    data = build_hef(FSQ_LIKE, hw_arch="HAILO8L", nested=True, metadata_name="fsq_m13", layout_edges=[FSQ_LIKE], layout_names=["copy"])
+    group = parse_hef(data).network_groups[0]
+    assert (group.name, group.layouts) == ("fsq_m13", 1)
 
 
 @pytest.mark.parametrize("arch", ["HAILO8L", "HAILO15M"])
@@ -122,10 +152,8 @@ def test_a_hailo8_arch_hef_is_read_but_no_device_takes_it(device: str) -> None:
     assert "a hailo8 build carries HAILO8P — rebuild it" in problem
 
 
-def test_the_compile_stage_refuses_a_hailo8_arch_hef(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(dfc_double._ARCH_IN_HEF, "hailo8", "HAILO8")
+def test_the_compile_stage_refuses_a_hailo8_arch_hef(dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    dfc_run.set(_ARCH_IN_HEF={"hailo8": "HAILO8"})
     with pytest.raises(PipelineError, match=re.escape("compiled for HAILO8, the spec asks for hailo8 (HEF arch HAILO8P or HAILO8R)")):
         build(write_spec(calibration={"windows": 256, "min_windows": 256}), tmp_path / "out")
 
@@ -133,7 +161,7 @@ def test_the_compile_stage_refuses_a_hailo8_arch_hef(
 @pytest.mark.parametrize(
     ("code", "name"),
     [
-        *[(0, "NHWC"), (1, "NHCW"), (3, "FCR"), (4, "BAYER_RGB"), (5, "NHW"), (6, "NMS"), (7, "F8CR"), (8, "RGB888"), (11, "YUY2")],
+        *[(0, "NHWC"), (1, "NHCW"), (3, "FCR"), (4, "BAYER_RGB"), (6, "NMS"), (7, "F8CR"), (8, "RGB888"), (11, "YUY2")],
         *[(9, "format-9"), (10, "format-10"), (12, "format-12"), (99, "format-99")],
     ],
 )
@@ -142,6 +170,43 @@ def test_format_codes_are_hailorts_and_others_show_by_number(code: int, name: st
     info = parse_hef(build_hef(edges))
     assert info.network_groups[0].inputs[0].format == name
     assert f"Input  in UINT8, {name}(2x3x4)" in describe(info)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "shape", "vstream_format", "vstream_shape", "line"),
+    [
+        ("NHCW", (2, 100, 9), "NHWC", (2, 100, 9), "NHWC(2x100x9)"),
+        ("NHWC", (2, 100, 9), "NHWC", (2, 100, 9), "NHWC(2x100x9)"),
+        ("RGB888", (4, 4, 3), "NHWC", (4, 4, 3), "NHWC(4x4x3)"),
+        ("NC", (1, 1, 5), "NC", (5,), "NC(5)"),
+        ("NHW", (2, 3, 1), "NHW", (2, 3), "NHW(2x3)"),
+        ("FCR", (2, 3, 4), "FCR", (2, 3, 4), "FCR(2x3x4)"),
+        ("NMS", (1, 1, 160), "HAILO_NMS_BY_CLASS", (), "HAILO_NMS_BY_CLASS(nms_info not read here)"),
+    ],
+)
+def test_vstreams_are_what_hailort_presents_to_a_user(
+    fmt: str, shape: tuple[int, int, int], vstream_format: str, vstream_shape: tuple[int, ...], line: str
+) -> None:
+    """The vstream order is the stream order's default host order (hailort_defaults.cpp DEFAULT_FORMAT_ORDER_MAP),
+    the shape as the Python binding's VStreamInfo.shape gives it (NC: (F,), NHW: (H, W))."""
+    info = parse_hef(build_hef([FSQ_LIKE[0], EdgeSpec("out", shape, output=True, fmt=fmt)]))
+    (out,) = info.network_groups[0].outputs
+    assert (out.format, out.shape) == (fmt, shape)  # the stream's, as before
+    assert (out.vstream_format, out.vstream_shape) == (vstream_format, vstream_shape)
+    assert describe(info).splitlines()[-2].startswith("            Output out qp_scale")
+    vstreams = describe(info).split("        VStream infos:\n")[1]
+    assert f"            Output out UINT8, {line}\n" in vstreams
+
+
+@pytest.mark.parametrize(
+    ("hw_arch", "device_arch"),
+    [("HAILO8P", "HAILO8"), ("HAILO8R", "HAILO8"), (None, "HAILO8"), ("HAILO8L", "HAILO8L"), ("HAILO15M", "HAILO15M"), (42, "unknown-42")],
+)
+def test_the_device_architecture_is_the_family_hailort_reports(hw_arch: str | int | None, device_arch: str) -> None:
+    """DeviceBase::hef_arch_to_device_arch (device_internal.cpp): HAILO8P/HAILO8R HEFs are HAILO8's."""
+    info = parse_hef(build_hef(FSQ_LIKE, hw_arch=hw_arch))
+    assert info.device_arch == device_arch
+    assert f"Architecture HEF was compiled for: {device_arch}\n" in describe(info)
 
 
 def test_transposed_edges_and_nets_swap_height_and_width_except_nc() -> None:
@@ -153,12 +218,35 @@ def test_transposed_edges_and_nets_swap_height_and_width_except_nc() -> None:
     assert net.network_groups[0].outputs[0].shape == (1, 1, 5)
 
 
-def test_describe_reads_like_parse_hef() -> None:
-    text = describe(parse_hef(build_hef(FSQ_LIKE, name="fsq_m13")))
-    assert "Architecture HEF was compiled for: HAILO8P" in text
-    assert "Network group name: fsq_m13, 1 context(s), bottleneck fps 90518\n" in text
-    assert "Input  fsq_m13/input_layer1 UINT8, NHWC(2x100x9)" in text
-    assert "Output fsq_m13/normalization1 UINT8, NC(5)" in text
+def test_describe_presents_what_hailortcli_parse_hef_prints_beside_the_raw_fields() -> None:
+    """hailo-toolchain.md section 11: `hailortcli parse-hef` (HailoRT 4.23.0) on a DFC 3.32 hailo8 HEF (header v2,
+    HwArch HAILO8P), with --parse-streams' stream infos before the vstream infos, as hailortcli prints them."""
+    info = parse_hef(build_hef(SECTION_11, version=2, hw_arch="HAILO8P", name="fsq_m13_behavioral_analysis"))
+    parse_hef_output = """\
+Architecture HEF was compiled for: HAILO8
+Network group name: fsq_m13_behavioral_analysis, Single Context
+    Network name: fsq_m13_behavioral_analysis/fsq_m13_behavioral_analysis
+        Stream infos:
+            Input  fsq_m13_behavioral_analysis/input_layer1 UINT8, NHCW(2x100x9)
+            Output fsq_m13_behavioral_analysis/normalization1 UINT8, NC(5)
+        VStream infos:
+            Input  fsq_m13_behavioral_analysis/input_layer1 UINT8, NHWC(2x100x9)
+            Output fsq_m13_behavioral_analysis/normalization1 UINT8, NC(5)
+"""
+    text = describe(info)
+    assert parse_hef_output in text
+    raw, rest = text.split("\n", 1)
+    assert raw.startswith(f"HEF header v2, {info.size} bytes, xxh3 verified; hw_arch HAILO8P, DFC (sdk) version 3.32.0, created 2025-09-22")
+    assert rest.startswith(parse_hef_output)
+    assert rest[len(parse_hef_output) :].splitlines() == [
+        "        Quantization:",
+        "            Input  fsq_m13_behavioral_analysis/input_layer1 qp_scale 0.00392153 qp_zp 0 limvals [0, 1]",
+        "            Output fsq_m13_behavioral_analysis/normalization1 qp_scale 0.0236462 qp_zp 128 limvals [-3.027, 3.003]",
+        "    1 context(s), bottleneck fps 90518, latency 0.147 ms",
+    ]
+    (inp,), (out,) = info.network_groups[0].inputs, info.network_groups[0].outputs
+    assert (inp.format, inp.shape, inp.vstream_format, inp.vstream_shape) == ("NHCW", (2, 100, 9), "NHWC", (2, 100, 9))
+    assert (out.format, out.shape, out.vstream_format, out.vstream_shape) == ("NC", (1, 1, 5), "NC", (5,))
 
 
 @pytest.mark.parametrize(
@@ -217,16 +305,25 @@ def test_a_v1_crc_is_zlibs_crc32_of_everything_after_the_header() -> None:
         parse_hef(bytes(data))
 
 
-def test_a_v3_proto_hash_covers_only_the_protobuf_as_in_hailort() -> None:
-    good = build_hef(FSQ_LIKE, version=3, proto_hash=True)
-    assert parse_hef(good).integrity == "proto xxh3 verified"
-    blob_flipped = bytearray(good)
-    blob_flipped[-10] ^= 0x01  # in the blob: HailoRT leaves it to the firmware
-    assert parse_hef(bytes(blob_flipped)).integrity == "proto xxh3 verified"
-    proto_flipped = bytearray(good)
-    proto_flipped[HEADER_SIZES[3] + 30] ^= 0x01
-    with pytest.raises(PipelineError, match="HEF proto xxh3 does not match: the header says 0x"):
-        parse_hef(bytes(proto_flipped))
+def test_a_v3_header_is_checked_as_hailort_4x_does_its_last_bytes_reserved() -> None:
+    """hailort v4.21.0-v4.23.0 hef_internal.hpp: v3 is xxh3, ccws_size_with_padding, hef_padding_size,
+    additional_info_size, reserved1, reserved2, so 4.x checks the whole-file xxh3 whatever reserved1 holds; only
+    HailoRT 5.1+ (Hailo-10/15) reads a protobuf-only xxh3 there and leaves the rest to the firmware."""
+    five = build_hef(FSQ_LIKE, version=3, proto_xxh3_in_reserved=True)
+    assert parse_hef(five).integrity == "xxh3 verified"
+    anything = bytearray(build_hef(FSQ_LIKE, version=3))
+    anything[40:56] = b"\x5a" * 16  # reserved1, reserved2
+    assert parse_hef(bytes(anything)).integrity == "xxh3 verified"
+    blob_flipped = bytearray(five)
+    blob_flipped[-10] ^= 0x01  # in the blob, which 5.1+ leaves to the firmware and 4.x checks
+    with pytest.raises(PipelineError, match=r"HEF xxh3 does not match: the header says 0x[0-9a-f]{16}, the file hashes to") as err:
+        parse_hef(bytes(blob_flipped))
+    assert "or it is a HailoRT 5.1+ (Hailo-10/15) HEF" in str(err.value)
+    plain = bytearray(build_hef(FSQ_LIKE, version=3))
+    plain[-10] ^= 0x01
+    with pytest.raises(PipelineError, match="HEF xxh3 does not match") as err:
+        parse_hef(bytes(plain))
+    assert "5.1+" not in str(err.value)
 
 
 def test_inspect_hef_cli(tmp_path: Path) -> None:
@@ -234,7 +331,10 @@ def test_inspect_hef_cli(tmp_path: Path) -> None:
     out = subprocess.run([CLI, "inspect-hef", str(tmp_path / "m.hef"), "--json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert info["network_groups"][0]["inputs"][0]["shape"] == [2, 100, 9]
+    assert (info["hw_arch"], info["device_arch"]) == ("HAILO8P", "HAILO8")
+    inp, out_ = info["network_groups"][0]["inputs"][0], info["network_groups"][0]["outputs"][0]
+    assert (inp["shape"], inp["format"], inp["vstream_shape"], inp["vstream_format"]) == ([2, 100, 9], "NHWC", [2, 100, 9], "NHWC")
+    assert (out_["shape"], out_["format"], out_["vstream_shape"], out_["vstream_format"]) == ([1, 1, 5], "NC", [5], "NC")
     assert info["network_groups"][0]["layouts"] == 1
     (tmp_path / "fake.hef").write_text("DUMMY")
     bad = subprocess.run([CLI, "inspect-hef", str(tmp_path / "fake.hef")], capture_output=True, text=True)

@@ -7,8 +7,10 @@ mismatch is HAILO_HEF_FILE_CORRUPTED there):
   v0  md5 of the protobuf, which is all that follows the header
   v1  crc32 (zlib's) of everything after the header; length = header + protobuf + ccws_size
   v2  xxh3-64 of everything after the header; length = header + protobuf + ccws_size
-  v3  if proto_xxh3 is set, only the protobuf's xxh3 (the firmware checks the rest); else as v2, with
-      length = header + protobuf + ccws_size_with_padding + additional_info_size
+  v3  as v2, with length = header + protobuf + ccws_size_with_padding + additional_info_size; its last two
+      u64 are reserved in HailoRT 4.x (hailort v4.21.0-v4.23.0 hailort/libhailort/src/hef/hef_internal.hpp
+      hef__header_distinct_t::v3 reserved1/reserved2), so 4.x always checks the whole-file xxh3. The
+      protobuf-only xxh3 that HailoRT 5.1+ (Hailo-10/15) reads from reserved1 is no check of 4.x's.
 
 I/O streams are the boundary edge layers of a network group's contexts:
   ProtoHEFHef.network_groups(2) -> [ops(8).core_op(4) ->] contexts(3) -> metadata(3) -> edge_layers(2)
@@ -19,6 +21,16 @@ I/O streams are the boundary edge layers of a network group's contexts:
 Multi-layout archs (HAILO8L, HAILO15M) keep per-layout copies of that core op, which HailoRT reads instead
 of the top level: core_op.partial_core_ops(7)[i].core_op(1), or in HEFs without ops(8)
 network_group.partial_network_groups(7)[i].network_group(1); each copy has layout(2) beside it.
+The group's name is read apart from all that (hailort v4.23.0 hailort/libhailort/src/hef/hef.cpp
+HefUtils::get_network_group_name): partial_network_groups(7)[0].network_group(1).network_group_metadata(1)
+.network_group_name(1) when the group has such copies, whatever the arch, else the group's own
+network_group_metadata(1).network_group_name(1); never the core op's metadata nor network_group_name(10).
+
+Besides the raw fields, what HailoRT presents: the device architecture a HEF arch belongs to
+(DeviceBase::hef_arch_to_device_arch, device_internal.cpp: HAILO8P and HAILO8R HEFs are HAILO8's) and each
+stream's vstream, what a user feeds and reads: its order is the stream order's default host order
+(HailoRTDefaults::get_default_host_format_order, hailort_defaults.cpp: NHCW -> NHWC), its shape as the
+Python binding's VStreamInfo.shape gives it (NC (F,), NHW (H, W), else (H, W, F)).
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ from hailo_pipeline.hailo.protowire import Message, WireError
 MAGIC = 0x01484546
 HEADER_SIZES = {0: 32, 1: 28, 2: 44, 3: 56}
 HW_ARCHS = {0: "HAILO8", 1: "HAILO8P", 2: "HAILO8R", 3: "HAILO8L", 4: "HAILO15M", 5: "HAILO10H", 6: "HAILO15L", 103: "HAILO15H"}
+# The device architecture HailoRT reports for a HEF arch ("Architecture HEF was compiled for: HAILO8")
+DEVICE_ARCHS = {"HAILO8P": "HAILO8", "HAILO8R": "HAILO8"}
 MULTI_LAYOUT_ARCHS = ("HAILO8L", "HAILO15M")
 # The HEF archs a spec's `hw_arch` may compile to. A hailo8 build carries HAILO8P; HAILO8 (enum 0, also what a
 # header without hw_arch reads as) is accepted by no device, so no spec may yield it.
@@ -61,6 +75,16 @@ FORMATS = {
     16: "HAILO_YYYYUV",
 }
 DATA_TYPES = {1: "UINT8", 2: "UINT16"}
+# A stream order's vstream (host) order where it differs (DEFAULT_FORMAT_ORDER_MAP, hailort_defaults.cpp). NMS's
+# vstream shape needs nms_info, which this reader does not read.
+VSTREAM_FORMATS = {
+    "NHCW": "NHWC",
+    "RGB888": "NHWC",
+    "HAILO_YYUV": "NV12",
+    "HAILO_YYVU": "NV21",
+    "HAILO_YYYYUV": "I420",
+    "NMS": "HAILO_NMS_BY_CLASS",
+}
 _BOUNDARY = 0
 
 
@@ -74,6 +98,8 @@ class Stream:
     qp_scale: float
     qp_zp: float
     limvals: tuple[float, float]
+    vstream_format: str  # the order HailoRT presents to a user (hailortcli's VStream infos)
+    vstream_shape: tuple[int, ...]  # as HailoRT's Python VStreamInfo.shape gives it; () for NMS (not read here)
 
 
 @dataclass(frozen=True)
@@ -90,13 +116,14 @@ class NetworkGroup:
 @dataclass(frozen=True)
 class HefInfo:
     header_version: int
-    hw_arch: str
+    hw_arch: str  # as the header has it
     timestamp: str
     sdk_version: str
     format_version: int
-    integrity: str  # "md5 verified" | "crc32 verified" | "xxh3 verified" | "proto xxh3 verified"
+    integrity: str  # "md5 verified" | "crc32 verified" | "xxh3 verified"
     size: int
     network_groups: list[NetworkGroup]
+    device_arch: str  # as HailoRT presents it: the device family hw_arch belongs to
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +140,8 @@ def _stream(edge: Message, transposed_net: bool) -> Stream | None:
     height, width = base.uint(1), base.uint(3)
     if (transposed_net or info.uint(6)) and fmt != "NC":  # HailoRT swaps them for every order but NC
         height, width = width, height
+    vstream_format = VSTREAM_FORMATS.get(fmt, fmt)
+    vstream_shapes = {"NC": (base.uint(5),), "NHW": (height, width), "HAILO_NMS_BY_CLASS": ()}
     return Stream(
         name=info.string(1),
         direction="output" if edge.uint(1) == 1 else "input",
@@ -122,7 +151,17 @@ def _stream(edge: Message, transposed_net: bool) -> Stream | None:
         qp_scale=numeric.float32(2),
         qp_zp=numeric.float32(1),
         limvals=(numeric.float32(3), numeric.float32(4)),
+        vstream_format=vstream_format,
+        vstream_shape=vstream_shapes.get(vstream_format, (height, width, base.uint(5))),
     )
+
+
+def _group_name(group: Message) -> str:
+    """The name HailoRT gives the group (HefUtils::get_network_group_name): its first partial_network_groups
+    copy's metadata name if it has copies, else its own metadata's; "" when that is unset, as in HailoRT."""
+    partials = group.messages(7)
+    named = (partials[0].message(1) or Message(b"")) if partials else group
+    return (named.message(1) or Message(b"")).string(1)
 
 
 def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
@@ -146,8 +185,7 @@ def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
                 streams.setdefault(f"{stream.direction}:{stream.name}", stream)
     inputs = [s for s in streams.values() if s.direction == "input"]
     outputs = [s for s in streams.values() if s.direction == "output"]
-    # HailoRT names the group by network_group_metadata.network_group_name; field 10 is only a fallback.
-    name = metadata.string(1) or (core.message(1) or Message(b"")).string(1) or group.string(10)
+    name = _group_name(group)
     if not inputs or not outputs:
         where = "its first per-layout copy" if multi else "its top-level core op"
         hint = (
@@ -170,10 +208,10 @@ def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
     )
 
 
-def _corrupted(what: str, stored: int, computed: int, digits: int) -> PipelineError:
+def _corrupted(what: str, stored: int, computed: int, digits: int, hint: str = "") -> PipelineError:
     return PipelineError(
         f"HEF {what} does not match: the header says 0x{stored:0{digits}x}, the file hashes to 0x{computed:0{digits}x}; "
-        "the file is corrupted (HailoRT refuses it: HAILO_HEF_FILE_CORRUPTED)"
+        f"the file is corrupted (HailoRT refuses it: HAILO_HEF_FILE_CORRUPTED){hint}"
     )
 
 
@@ -205,19 +243,19 @@ def _integrity(version: int, data: bytes, header_size: int, proto_size: int) -> 
         xxh3, ccws_size = struct.unpack(">QQ", header[12:28])
         announced = header_size + proto_size + ccws_size
     else:
-        xxh3, ccws_padded, padding, extra, proto_xxh3 = struct.unpack(">QQIQQ", header[12:48])
+        xxh3, ccws_padded, padding, extra = struct.unpack(">QQIQ", header[12:40])
         if ccws_padded < padding:
             raise PipelineError(f"HEF header is corrupted: ccws size {ccws_padded} is smaller than its padding {padding}")
-        if proto_xxh3:
-            proto_hash = xxhash.xxh3_64_intdigest(data[header_size : header_size + proto_size])
-            if proto_hash != proto_xxh3:
-                raise _corrupted("proto xxh3", proto_xxh3, proto_hash, 16)
-            return "proto xxh3 verified"
         announced = header_size + proto_size + ccws_padded + extra
     _check_length(data, announced)
     computed = xxhash.xxh3_64_intdigest(body)
     if computed != xxh3:
-        raise _corrupted("xxh3", xxh3, computed, 16)
+        five = version == 3 and header[40:48] == xxhash.xxh3_64_digest(data[header_size : header_size + proto_size])
+        hint = (
+            "; or it is a HailoRT 5.1+ (Hailo-10/15) HEF: its header's reserved bytes hold the protobuf's xxh3, which "
+            "HailoRT 5.1+ checks instead, but HailoRT 4.x checks the whole file: compile it with a DFC for HailoRT 4.x"
+        )
+        raise _corrupted("xxh3", xxh3, computed, 16, hint if five else "")
     return "xxh3 verified"
 
 
@@ -248,6 +286,7 @@ def parse_hef(data: bytes) -> HefInfo:
     return HefInfo(
         header_version=version,
         hw_arch=hw_arch,
+        device_arch=DEVICE_ARCHS.get(hw_arch, hw_arch),
         timestamp=datetime.fromtimestamp(stamp / 1000, timezone.utc).isoformat() if stamp else "",
         sdk_version=header.string(3),
         format_version=header.uint(4),
@@ -264,20 +303,42 @@ def inspect_hef(path: Path) -> HefInfo:
         raise PipelineError(f"{path} not found") from None
 
 
+def _shape_str(fmt: str, shape: tuple[int, int, int]) -> str:
+    """hailortcli's get_shape_str: NC(F), NHW(HxW), else ORDER(HxWxF)."""
+    height, width, features = shape
+    if fmt == "NC":
+        return f"NC({features})"
+    if fmt == "NHW":
+        return f"NHW({height}x{width})"
+    if fmt == "HAILO_NMS_BY_CLASS":
+        return f"{fmt}(nms_info not read here)"
+    return f"{fmt}({height}x{width}x{features})"
+
+
 def describe(info: HefInfo) -> str:
-    """A parse-hef-like text summary."""
+    """What `hailortcli parse-hef --parse-streams --parse-vstreams` prints (HailoRT 4.23.0), the raw header
+    fields above it and the quantization below each group."""
     lines = [
-        f"HEF v{info.header_version}, {info.size} bytes, {info.integrity}",
-        f"Architecture HEF was compiled for: {info.hw_arch}",
-        f"DFC (sdk) version: {info.sdk_version}, created {info.timestamp or 'unknown'}",
+        f"HEF header v{info.header_version}, {info.size} bytes, {info.integrity}; hw_arch {info.hw_arch}, "
+        f"DFC (sdk) version {info.sdk_version}, created {info.timestamp or 'unknown'}",
+        f"Architecture HEF was compiled for: {info.device_arch}",
     ]
     for group in info.network_groups:
-        layouts = f", {group.layouts} layouts (I/O of the first)" if group.layouts > 1 else ""
-        lines.append(f"Network group name: {group.name}, {group.contexts} context(s), bottleneck fps {group.bottleneck_fps:.0f}{layouts}")
-        for s in [*group.inputs, *group.outputs]:
-            shape = f"NC({s.shape[2]})" if s.format == "NC" else f"{s.format}({s.shape[0]}x{s.shape[1]}x{s.shape[2]})"
-            lines.append(
-                f"    {s.direction.capitalize():6} {s.name} {s.data_type}, {shape}, "
-                f"scale {s.qp_scale:.6g} zp {s.qp_zp:g} range [{s.limvals[0]:.4g}, {s.limvals[1]:.4g}]"
-            )
+        streams = [*group.inputs, *group.outputs]
+        lines += [
+            f"Network group name: {group.name}, {'Multi' if group.contexts > 1 else 'Single'} Context",
+            f"    Network name: {group.name}/{group.name}",  # a single-network group's default network name
+            "        Stream infos:",
+            *(f"            {s.direction.capitalize():6} {s.name} {s.data_type}, {_shape_str(s.format, s.shape)}" for s in streams),
+            "        VStream infos:",
+            *(f"            {s.direction.capitalize():6} {s.name} {s.data_type}, {_shape_str(s.vstream_format, s.shape)}" for s in streams),
+            "        Quantization:",
+            *(
+                f"            {s.direction.capitalize():6} {s.name} qp_scale {s.qp_scale:.6g} qp_zp {s.qp_zp:g} "
+                f"limvals [{s.limvals[0]:.4g}, {s.limvals[1]:.4g}]"
+                for s in streams
+            ),
+            f"    {group.contexts} context(s), bottleneck fps {group.bottleneck_fps:.0f}, latency {group.latency:.3g} ms"
+            + (f", {group.layouts} layouts (I/O of the first)" if group.layouts > 1 else ""),
+        ]
     return "\n".join(lines)
