@@ -1,7 +1,9 @@
 """scripts/check_hailort_packages.py: one HailoRT version for the image's platform and Python, or refused with the reason."""
 
+import importlib.util
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,15 @@ def _check(platform: str, python: str, deb: Path, binding: Path) -> subprocess.C
     return subprocess.run([sys.executable, str(SCRIPT), platform, python, str(deb), str(binding)], capture_output=True, text=True)
 
 
+def _wheel(path: Path, *requires: str) -> Path:
+    """A wheel with nothing but its METADATA (the check reads the name and the requirements)."""
+    version = path.name.split("-")[1]
+    metadata = f"Metadata-Version: 2.1\nName: hailort\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"hailort-{version}.dist-info/METADATA", metadata)
+    return path
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> tuple[Path, Path]:
     return build_deb("hailort", "4.23.0", tmp_path), build_deb("python3-hailort", "4.23.0", tmp_path)
@@ -24,13 +35,52 @@ def stack(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_deb_and_its_binding_at_one_version_pass_and_print_it(stack: tuple[Path, Path]) -> None:
     for platform in ("linux/arm64", "linux/amd64"):  # Architecture: all fits both
         checked = _check(platform, "3.13", *stack)
-        assert (checked.returncode, checked.stdout, checked.stderr) == (0, "4.23.0\n", "")
+        assert (checked.returncode, checked.stdout, checked.stderr) == (0, "4.23.0 any\n", "")
 
 
-def test_a_wheel_for_the_image_python_and_platform_passes(tmp_path: Path, stack: tuple[Path, Path]) -> None:
-    wheel = tmp_path / "hailort-4.23.0-cp313-cp313-linux_aarch64.whl"
-    wheel.touch()
-    assert _check("linux/arm64", "3.13", stack[0], wheel).stdout == "4.23.0\n"
+@pytest.mark.parametrize(
+    ("requires", "numpy"),
+    [
+        # What Hailo's wheel declares (hailo-toolchain.md section 11): its pybind11 2.10.1 predates NumPy 2's ABI.
+        (("numpy<2", "argcomplete", "contextlib2", "future", "netaddr", "netifaces"), "<2"),
+        (("numpy>=1.21,<2.0",), "<2"),
+        (("numpy>=1.21",), "any"),
+        ((), "any"),
+    ],
+)
+def test_a_wheel_for_the_image_python_and_platform_passes_saying_which_numpy_it_needs(
+    tmp_path: Path, stack: tuple[Path, Path], requires: tuple[str, ...], numpy: str
+) -> None:
+    wheel = _wheel(tmp_path / "hailort-4.23.0-cp313-cp313-linux_aarch64.whl", *requires)
+    checked = _check("linux/arm64", "3.13", stack[0], wheel)
+    assert (checked.returncode, checked.stdout) == (0, f"4.23.0 {numpy}\n"), checked.stderr
+
+
+def test_a_deb_that_depends_on_numpy_1_says_so() -> None:
+    spec = importlib.util.spec_from_file_location("check_hailort_packages", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.deb_numpy({"Depends": "libhailort (= 4.23.0), python3-numpy (<< 1:2)"}) == "<2"
+    assert module.deb_numpy({"Depends": "python3-numpy (>= 1:1.24)"}) == "any"
+    assert module.deb_numpy({}) == "any"
+
+
+def test_hailort_older_than_4_18_is_refused_for_its_binding_without_infer_model(tmp_path: Path) -> None:
+    checked = _check("linux/arm64", "3.11", build_deb("hailort", "4.17.0", tmp_path), build_deb("python3-hailort", "4.17.0", tmp_path))
+    assert checked.returncode == 1
+    assert "HailoRT 4.17.0 is older than 4.18: its Python binding has no InferModel API" in checked.stderr
+    assert (
+        _check("linux/arm64", "3.11", build_deb("hailort", "4.18.0", tmp_path), build_deb("python3-hailort", "4.18.0", tmp_path)).returncode
+        == 0
+    )
+
+
+def test_a_wheel_that_is_no_zip_is_refused(tmp_path: Path, stack: tuple[Path, Path]) -> None:
+    (tmp_path / "hailort-4.23.0-cp313-cp313-linux_aarch64.whl").write_text("not a wheel")
+    checked = _check("linux/arm64", "3.13", stack[0], tmp_path / "hailort-4.23.0-cp313-cp313-linux_aarch64.whl")
+    assert "is not a wheel (not a zip archive)" in checked.stderr
 
 
 @pytest.mark.parametrize(
@@ -41,7 +91,7 @@ def test_a_wheel_for_the_image_python_and_platform_passes(tmp_path: Path, stack:
             ("python3-hailort", "4.20.0"),
             "linux/arm64",
             "3.13",
-            "the binding python3-hailort_4.20.0-1_all.deb is HailoRT 4.20.0, the hailort .deb 4.23.0: an image carries exactly one version",
+            "the binding python3-hailort_4.20.0_all.deb is HailoRT 4.20.0, the hailort .deb 4.23.0: an image carries exactly one version",
         ),
         (
             ("hailort-pcie-driver", "4.23.0"),
@@ -55,7 +105,7 @@ def test_a_wheel_for_the_image_python_and_platform_passes(tmp_path: Path, stack:
             ("python3-hailort", "4.23.0"),
             "linux/arm64",
             "3.13",
-            "hailort_4.23.0-1_amd64.deb is for amd64; the image is linux/arm64 (arm64)",
+            "hailort_4.23.0_amd64.deb is for amd64; the image is linux/arm64 (arm64)",
         ),
         (("hailort", "4.23.0"), ("hailort", "4.23.0"), "linux/arm64", "3.13", "is package hailort, not python3-hailort"),
     ],
@@ -96,8 +146,7 @@ def test_a_binding_compiled_for_another_python_is_refused(tmp_path: Path, stack:
     ],
 )
 def test_a_wheel_that_does_not_fit_is_refused(tmp_path: Path, stack: tuple[Path, Path], wheel: str, reason: str) -> None:
-    (tmp_path / wheel).touch()
-    assert reason in _check("linux/arm64", "3.13", stack[0], tmp_path / wheel).stderr
+    assert reason in _check("linux/arm64", "3.13", stack[0], _wheel(tmp_path / wheel)).stderr
 
 
 def test_half_a_stack_is_a_usage_error(stack: tuple[Path, Path]) -> None:

@@ -31,16 +31,16 @@ import tempfile
 from pathlib import Path
 
 DOUBLES = Path(__file__).parent
-# Stands in for the loader failure of _pyhailort (hailo-rpi5-examples#193); the dirs are where ld.so looks.
-PYHAILORT = '''"""Test double of the binding's compiled extension: it links {lib}, so importing fails without it."""
+# Stands in for the loader failure of _pyhailort (hailo-rpi5-examples#193); the dirs are where ld.so looks. Goes
+# after the `from __future__` line of the extension's double (its import check, as the real module links {lib}).
+PYHAILORT = """
+import os as _os
 
-import os
-
-_DIRS = [*filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":")), "/usr/local/lib", "/usr/lib", "/lib",
+_DIRS = [*filter(None, _os.environ.get("LD_LIBRARY_PATH", "").split(":")), "/usr/local/lib", "/usr/lib", "/lib",
          "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
-if not any(os.path.exists(os.path.join(d, "{lib}")) for d in _DIRS):
+if not any(_os.path.exists(_os.path.join(d, "{lib}")) for d in _DIRS):
     raise ImportError("{lib}: cannot open shared object file: No such file or directory")
-'''
+"""
 HAILORTCLI = """#!/bin/sh
 # Test double of hailortcli {version} from the hailort package double: its version; no device to talk to.
 case "$*" in
@@ -51,16 +51,16 @@ esac
 
 
 def binding(version: str) -> dict[str, str]:
-    """tests/doubles/hailo_platform at `version`, importing its libhailort check first."""
-    lib = f"libhailort.so.{version}"
-    source = (DOUBLES / "hailo_platform" / "__init__.py").read_text()
-    source = re.sub(r'^__version__ = ".*"$', f'__version__ = "{version}"', source, count=1, flags=re.M)
-    source = source.replace(
-        "from __future__ import annotations\n",
-        "from __future__ import annotations\n\nfrom hailo_platform import _pyhailort  # noqa: F401  (links libhailort)\n",
-        1,
+    """tests/doubles/hailo_platform at `version`, its files by path in the package; the extension's double
+    (pyhailort/_pyhailort.py) first checks that libhailort.so.<version> loads."""
+    package = DOUBLES / "hailo_platform"
+    files = {p.relative_to(package).as_posix(): p.read_text() for p in sorted(package.rglob("*.py"))}
+    files["__init__.py"] = re.sub(r'^__version__ = ".*"$', f'__version__ = "{version}"', files["__init__.py"], count=1, flags=re.M)
+    future = "from __future__ import annotations\n"
+    files["pyhailort/_pyhailort.py"] = files["pyhailort/_pyhailort.py"].replace(
+        future, future + PYHAILORT.format(lib=f"libhailort.so.{version}"), 1
     )
-    return {"__init__.py": source, "_pyhailort.py": PYHAILORT.format(lib=lib)}
+    return files
 
 
 def package_files(name: str, version: str) -> dict[str, tuple[str, int]]:
