@@ -139,11 +139,15 @@ def build_hef(
     proto_xxh3_in_reserved: bool = False,
     blob: bytes = b"\x00" * 64,
 ) -> bytes:
-    """hw_arch: a name of ARCH_CODES, any code, or None for a header without the field. proto_xxh3_in_reserved:
+    """hw_arch: a name of ARCH_CODES, any code, or None for a header without the field. layout_edges: the
+    per-layout copies; by default one with `edges` for a multi-layout arch (HAILO8L, HAILO15M), whose I/O
+    HailoRT reads only from them, none otherwise; [] for none. proto_xxh3_in_reserved:
     a v3 header with the protobuf's xxh3 in reserved1, where HailoRT 5.1+ (Hailo-10/15) reads it and 4.x does
     not. v0 carries no blob: HailoRT wants only the protobuf."""
     arch = b"" if hw_arch is None else field_varint(1, ARCH_CODES[hw_arch] if isinstance(hw_arch, str) else hw_arch)
     header_fields = arch + field_varint(2, timestamp_ms) + field_bytes(3, sdk_version.encode()) + field_varint(4, 5)
+    if layout_edges is None and hw_arch in ("HAILO8L", "HAILO15M"):
+        layout_edges = [edges]
     group = network_group(
         name,
         edges,

@@ -133,9 +133,19 @@ def test_other_archs_read_only_the_top_level_as_hailort_does(nested: bool) -> No
 @pytest.mark.parametrize("nested", [False, True])
 def test_a_hef_without_streams_is_refused(nested: bool) -> None:
     with pytest.raises(PipelineError, match=r"has no inputs/outputs \(0 input\(s\), 0 output\(s\) in its top-level core op\)"):
-        parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8L", nested=nested, top_level=False))
+        parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8P", nested=nested, top_level=False))
     with pytest.raises(PipelineError, match=r"0 input\(s\), 1 output\(s\) in its first per-layout copy"):
         parse_hef(build_hef(FSQ_LIKE, hw_arch="HAILO8L", nested=nested, layout_edges=[FSQ_LIKE[1:]], top_level=False))
+
+
+@pytest.mark.parametrize("arch", ["HAILO8L", "HAILO15M"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_multi_layout_hef_without_per_layout_copies_is_refused(arch: str, nested: bool) -> None:
+    """hef.cpp fill_networks_metadata reads a multi-layout HEF's core ops only from its per-layout copies (and
+    get_core_op_by_net_group_name takes partial_core_ops[0] for HAILO8L): without them HailoRT cannot load it,
+    whatever its top level holds."""
+    with pytest.raises(PipelineError, match=f"HEF network group 'net' is {arch} but has no per-layout copies: HailoRT reads"):
+        parse_hef(build_hef(FSQ_LIKE, hw_arch=arch, nested=nested, layout_edges=[]))
 
 
 @pytest.mark.parametrize(("hw_arch", "read_as"), [(None, "HAILO8"), ("HAILO8", "HAILO8"), (42, "unknown-42"), ("HAILO8L", "HAILO8L")])

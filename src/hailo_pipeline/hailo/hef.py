@@ -169,11 +169,17 @@ def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
     # Either way its per-layout copies are its field 7, each {1: the copy, 2: layout}.
     core = next((op.message(4) for op in group.messages(8) if op.message(4) is not None), None) or group
     copies = [c for c in (p.message(1) for p in core.messages(7)) if c is not None]
-    # HailoRT reads the copies only when the HEF's arch is multi-layout, and then the first on a Hailo-8
-    # (the bitmap's match on a Hailo-8L; all have the same I/O). For any other arch it reads only the top
-    # level, so neither does this reader: an empty top level there is refused below, as HailoRT would fail.
-    # A multi-layout HEF without copies (HailoRT expects them) falls back to its top level, refused if empty.
-    multi = hw_arch in MULTI_LAYOUT_ARCHS and bool(copies)
+    # HailoRT reads the copies only when the HEF's arch is multi-layout, and then only them: the first on a
+    # Hailo-8 or with no device (get_core_op_by_net_group_name), the bitmap's match on a Hailo-8L; all have the
+    # same I/O. For any other arch it reads only the top level, so neither does this reader: an empty top level
+    # there is refused below, as HailoRT would fail (hef.cpp fill_networks_metadata, is_multi_layout).
+    multi = hw_arch in MULTI_LAYOUT_ARCHS
+    name = _group_name(group)
+    if multi and not copies:
+        raise PipelineError(
+            f"HEF network group {name!r} is {hw_arch} but has no per-layout copies: HailoRT reads a "
+            f"{'/'.join(MULTI_LAYOUT_ARCHS)} HEF's I/O only from them, so it could not load it; recompile it"
+        )
     source = copies[0] if multi else core
     metadata = source.message(1) or Message(b"")
     streams: dict[str, Stream] = {}
@@ -185,7 +191,6 @@ def _network_group(group: Message, hw_arch: str) -> NetworkGroup:
                 streams.setdefault(f"{stream.direction}:{stream.name}", stream)
     inputs = [s for s in streams.values() if s.direction == "input"]
     outputs = [s for s in streams.values() if s.direction == "output"]
-    name = _group_name(group)
     if not inputs or not outputs:
         where = "its first per-layout copy" if multi else "its top-level core op"
         hint = (
