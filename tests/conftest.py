@@ -207,3 +207,29 @@ def server(bundle: Path) -> Iterator[str]:
 
     with running(bundle) as running_sidecar:
         yield running_sidecar.url
+
+
+# The DFC double as the compile stage runs it: in the DFC runner's own process (hailo/dfc_runner.py), so a test
+# sets its knobs and reads its calls through the environment that process inherits.
+class DfcDoubleRun:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, log: Path) -> None:
+        self.monkeypatch, self.log = monkeypatch, log
+        monkeypatch.setenv("HAILO_SDK_CLIENT_DOUBLE_CALLS", str(log))
+
+    def set(self, **knobs: object) -> None:
+        """Knobs of tests/doubles/hailo_sdk_client (FAIL_AT, QUANT_BITS, INPUT_RANGE, _ARCH_IN_HEF, __version__)."""
+        import json
+
+        self.monkeypatch.setenv("HAILO_SDK_CLIENT_DOUBLE", json.dumps(knobs))
+
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        import json
+
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [(name, args) for name, args in map(json.loads, lines)]
+
+
+@pytest.fixture
+def dfc_run(dfc_double: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DfcDoubleRun:
+    """The DFC double, with its knobs and call log reaching the runner's process."""
+    return DfcDoubleRun(monkeypatch, tmp_path / "dfc-calls.jsonl")

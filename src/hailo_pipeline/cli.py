@@ -56,7 +56,10 @@ def _findings_text(findings: list[Any]) -> str:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from hailo_pipeline.build.pipeline import build, plan
+    from hailo_pipeline.hailo import dfc
 
+    if args.dfc_venv is not None:
+        os.environ[dfc.VENV_ENV] = str(args.dfc_venv)  # the compile stage runs the DFC from there
     if args.dry_run:
         planned = plan(args.spec, args.out, args.apply_advice)
         exists = planned.release_dir.exists()
@@ -342,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sign-key",
         metavar="KEY",
         help="sign the bundle's SHA256SUMS with this ed25519 private key (ssh-keygen -Y sign) into SHA256SUMS.sig; - reads it from stdin",
+    )
+    p.add_argument(
+        "--dfc-venv",
+        type=Path,
+        metavar="VENV",
+        help="the DFC's own venv (build.yml: hailo_dfc_venv); default $HAILO_PIPELINE_DFC_VENV, else this interpreter's",
     )
     p = add("export", cmd_export, "PyTorch checkpoint -> Hailo-friendly ONNX, with parity and preflight")
     p.add_argument("--arch", choices=["tcn_encoder", "conv2d_fsq"], required=True)

@@ -6,7 +6,6 @@ import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -17,21 +16,22 @@ from hailo_pipeline.build.verify import verify
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.compat import requires_hailort
 from hailo_pipeline.hailo.hef import inspect_hef
+from tests.conftest import DfcDoubleRun
 
 SMALL = {"windows": 256, "min_windows": 256}
 
 
-def _names(double: ModuleType) -> list[str]:
-    return [name for name, _ in double.CALLS]
+def _names(run: DfcDoubleRun) -> list[str]:
+    return [name for name, _ in run.calls()]
 
 
-def _args(double: ModuleType, call: str) -> dict[str, object]:
-    return next(args for name, args in double.CALLS if name == call)
+def _args(run: DfcDoubleRun, call: str) -> dict[str, object]:
+    return next(args for name, args in run.calls() if name == call)
 
 
-def test_full_compile_call_order_arguments_and_bundle(dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+def test_full_compile_call_order_arguments_and_bundle(dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     result = build(write_spec(), tmp_path / "out")
-    assert _names(dfc_double) == [
+    assert _names(dfc_run) == [
         "ClientRunner",
         "translate_onnx_model",
         "save_har",
@@ -43,14 +43,14 @@ def test_full_compile_call_order_arguments_and_bundle(dfc_double: ModuleType, wr
         "compile",
         "save_har",
     ]
-    assert _args(dfc_double, "ClientRunner")["hw_arch"] == "hailo8"
-    translate = _args(dfc_double, "translate_onnx_model")
+    assert _args(dfc_run, "ClientRunner")["hw_arch"] == "hailo8"
+    translate = _args(dfc_run, "translate_onnx_model")
     assert translate["net_name"] == "tcn_encoder"
     assert translate["start_node_names"] == ["imu_window"]
     assert translate["end_node_names"] == ["latent"]
     assert translate["net_input_shapes"] == {"imu_window": [1, 9, 1, 100]}
-    assert _args(dfc_double, "optimize") == {"shape": (1024, 1, 100, 9), "dtype": "float32"}, "NHWC = HN input minus batch"
-    script = _args(dfc_double, "load_model_script")["script"]
+    assert _args(dfc_run, "optimize") == {"shape": [1024, 1, 100, 9], "dtype": "float32"}, "NHWC = HN input minus batch"
+    script = _args(dfc_run, "load_model_script")["script"]
     assert "model_optimization_flavor(optimization_level=2, compression_level=0)" in script
     assert "model_optimization_config(calibration, batch_size=8, calibset_size=1024)" in script
     assert "normalization1" not in script
@@ -81,7 +81,7 @@ def test_full_compile_call_order_arguments_and_bundle(dfc_double: ModuleType, wr
 
 
 def test_hailo8l_on_chip_normalization_and_small_calibration(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     spec = write_spec(
         hw_arch="hailo8l",
@@ -89,8 +89,8 @@ def test_hailo8l_on_chip_normalization_and_small_calibration(
         dfc={"normalization_on_chip": True, "quantization_overrides": [{"layer": "output_layer1", "precision_mode": "a16_w16"}]},
     )
     bundle = build(spec, tmp_path / "out").release_dir
-    assert _args(dfc_double, "ClientRunner")["hw_arch"] == "hailo8l"
-    script = _args(dfc_double, "load_model_script")["script"]
+    assert _args(dfc_run, "ClientRunner")["hw_arch"] == "hailo8l"
+    script = _args(dfc_run, "load_model_script")["script"]
     assert script.startswith("normalization1 = normalization([0.12, -0.08, 9.78")
     assert "quantization_param(output_layer1, precision_mode=a16_w16)" in script
     manifest = json.loads((bundle / "release.json").read_text())
@@ -105,9 +105,9 @@ def _assert_no_bundle(out: Path) -> None:
 
 
 def test_quantization_gate_failure_stops_the_build_with_figures(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dfc_double, "QUANT_BITS", 2)
+    dfc_run.set(QUANT_BITS=2)
     with pytest.raises(PipelineError) as err:
         build(write_spec(calibration=SMALL), tmp_path / "out")
     message = str(err.value)
@@ -117,9 +117,9 @@ def test_quantization_gate_failure_stops_the_build_with_figures(
 
 
 def test_input_range_that_clips_normalized_data_is_refused(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dfc_double, "INPUT_RANGE", (0.0, 1.0))  # as the FSQ HEF: calibrated on [0, 1) data
+    dfc_run.set(INPUT_RANGE=(0.0, 1.0))  # as the FSQ HEF: calibrated on [0, 1) data
     with pytest.raises(PipelineError, match=r"the HEF input range \[0, 1\] cannot hold the normalized data"):
         build(write_spec(calibration=SMALL, gates={"quantized_cosine_min": 0.0}), tmp_path / "out")
     _assert_no_bundle(tmp_path / "out")
@@ -127,9 +127,9 @@ def test_input_range_that_clips_normalized_data_is_refused(
 
 @pytest.mark.parametrize(("stage", "expected"), [("parse", "DFC parse failed"), ("compile", "DFC compile failed (node conv5)")])
 def test_dfc_errors_name_stage_node_and_hint(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str, expected: str
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path, stage: str, expected: str
 ) -> None:
-    monkeypatch.setattr(dfc_double, "FAIL_AT", stage)
+    dfc_run.set(FAIL_AT=stage)
     with pytest.raises(PipelineError) as err:
         build(write_spec(calibration=SMALL), tmp_path / "out")
     assert str(err.value).startswith(expected)
@@ -139,14 +139,14 @@ def test_dfc_errors_name_stage_node_and_hint(
 
 
 def test_hef_from_another_dfc_version_is_refused(
-    dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dfc_double, "__version__", "3.32.0")
+    dfc_run.set(__version__="3.32.0")
     with pytest.raises(PipelineError, match=re.escape("made by DFC 3.32.0, but DFC 3.33.0 compiled it")):
         build(write_spec(calibration=SMALL), tmp_path / "out")
 
 
-def test_require_hef_is_satisfied_when_the_dfc_is_there(dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+def test_require_hef_is_satisfied_when_the_dfc_is_there(dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     result = build(write_spec(calibration=SMALL, require_hef=True), tmp_path / "out")
     assert (result.release_dir / "model.hef").is_file()
 
@@ -160,7 +160,7 @@ def test_without_the_dfc_the_int8_preview_still_reports_risk(write_spec: Callabl
     assert not (bundle.parent / f"{bundle.name}.har").exists()
 
 
-def test_verify_reads_the_hef_back(dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+def test_verify_reads_the_hef_back(dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     from tests.tamper import rewrite_sums
 
     bundle = build(write_spec(calibration=SMALL), tmp_path / "out").release_dir
@@ -186,10 +186,30 @@ def test_compatibility_table() -> None:
         requires_hailort("5.1.0", 3)
 
 
-def test_quantized_gate_figures_are_real(dfc_double: ModuleType, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+def test_quantized_gate_figures_are_real(dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     """8-bit emulation is close to FP32 but not equal: the gate measured something."""
     bundle = build(write_spec(calibration=SMALL), tmp_path / "out").release_dir
     latent = json.loads((bundle / "release.json").read_text())["gates"]["quantized"]["results"]["latent"]
     assert 0.98 <= latent["cosine_min"] < 0.99999
     assert latent["max_abs"] > 0
     assert np.isfinite(latent["cosine_mean"])
+
+
+def test_the_dfc_writes_to_its_stdout_descriptor_and_the_line_is_kept(
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The double, like TensorFlow's native code, asks sys.stdout for its file descriptor and os.write()s to it.
+    The runner's stdout is a pipe, so that works; the parent tees the line to its own output and keeps it."""
+    bundle = build(write_spec(), tmp_path / "out").release_dir
+    zero = "[warning] Running model optimization with zero level of optimization is not recommended for production use"
+    assert zero in capsys.readouterr().out
+    assert any(w.startswith(zero) for w in json.loads((bundle / "release.json").read_text())["hef"]["dfc_warnings"])
+
+
+def test_a_dfc_runner_that_dies_without_an_answer_is_an_error(
+    dfc_run: DfcDoubleRun, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    dfc_run.set(FAIL_AT="exit")
+    with pytest.raises(PipelineError, match=r"the DFC runner \(.*\) exited with status 3 without an answer"):
+        build(write_spec(calibration=SMALL), tmp_path / "out")
+    _assert_no_bundle(tmp_path / "out")

@@ -1,4 +1,4 @@
-"""The HEF stage of a build: compile with the DFC when it is installed, gate the quantized model,
+"""The HEF stage of a build: compile with the DFC when it is installed (in its own venv: hailo/dfc.py), gate the quantized model,
 then read the HEF back and check it against the spec before it may enter a bundle.
 
 Checks on the compiled HEF: hw_arch fits the spec, the DFC version is the one that compiled it, one
@@ -81,11 +81,12 @@ def run(
     progress: Callable[[str], None],
 ) -> HefStage:
     """calibration/holdout are raw windows (N, H, T, 9) - which is NHWC; fp_holdout the FP32 outputs."""
-    version = dfc.installed_version()
+    found = dfc.locate()
+    version = found.version
     if version is None:
         if spec.require_hef:
-            raise PipelineError(f"spec requires a HEF (require_hef: true) but it was {dfc.NOT_INSTALLED}")
-        return HefStage(status=dfc.NOT_INSTALLED)
+            raise PipelineError(f"spec requires a HEF (require_hef: true) but it was {found.not_installed}")
+        return HefStage(status=found.not_installed)
     on_chip = spec.dfc.normalization_on_chip
 
     def feed(raw: Windows) -> NDArray[np.float32]:
@@ -108,7 +109,7 @@ def run(
         end_node_names=spec.dfc.end_node_names,
     )
     progress(f"compile: DFC {version}, {spec.hw_arch}: parse -> optimize ({len(calibration)} windows) -> emulate -> compile")
-    out = dfc.compile_onnx(request, work_dir)
+    out = dfc.compile_onnx(request, work_dir, found)
     gate = measure(fp_holdout, out.quantized, head, spec.gates.quantized_cosine_min)
     if not gate.passed:
         raise PipelineError(f"quantization gate failed on {len(holdout)} held-out windows: {gate.summary()}")

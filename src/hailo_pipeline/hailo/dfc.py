@@ -1,51 +1,80 @@
-"""The Hailo Dataflow Compiler adapter: the only module that imports `hailo_sdk_client`.
+"""The Hailo Dataflow Compiler adapter: hailo-pipeline's side of the process boundary at the DFC.
 
-Coded against the documented Python API (reference hailo-toolchain.md section 1):
-  ClientRunner(hw_arch=...) -> translate_onnx_model(path, net_name, start_node_names, end_node_names,
-  net_input_shapes) -> get_hn_dict() -> load_model_script(text) -> optimize(calib NHWC float32) ->
-  infer_context(SDK_QUANTIZED) + infer(ctx, NHWC) -> compile() -> HEF bytes; save_har() after each stage.
-The model script is rendered after parsing, so that a layer it names by its model.onnx node name can be
-written as the Hailo layer that holds it: the HN layer whose `original_names` list the node (the same field
-HEF edge layers carry, reference section on the HEF format).
-The DFC reports through logging and prints; the lines that change what a build means (optimization level
-reduced for want of a GPU or of calibration data) are kept and returned.
+The DFC ships TensorFlow and pins its own NumPy, so it lives in a venv of its own (build.yml: role hailo_dfc)
+and hailo-pipeline never imports `hailo_sdk_client`: it runs hailo/dfc_runner.py with the DFC venv's Python,
+hands it files (the ONNX, calibration and holdout as .npy, a JSON request) and reads its JSON answer.
+The runner's stdout and stderr are pipes, real file descriptors for the DFC and TensorFlow (which ask
+sys.stdout for one); this side tees their lines to its own output and keeps them. The lines that change what a
+build means (optimization level reduced for want of a GPU or of calibration data) are returned as warnings.
+Which DFC: the venv given by `build --dfc-venv` or HAILO_PIPELINE_DFC_VENV; without either, the interpreter
+running hailo-pipeline, if it can import hailo_sdk_client (a DFC installed beside it, as in Hailo's AI SW Suite).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
-import importlib.util
-import io
-import logging
+import json
+import os
 import re
+import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo import dfc_runner
 
-DISTRIBUTION = "hailo_dataflow_compiler"
-NOT_INSTALLED = "not compiled: DFC not installed (hailo_sdk_client is not importable)"
+VENV_ENV = "HAILO_PIPELINE_DFC_VENV"
+NOT_INSTALLED = "not compiled: DFC not installed"
 _MATTERS = re.compile(r"optimization level|less data than the recommended|no available GPU|not recommended for production", re.I)
 _NODE = re.compile(r"(?:node|layer)s?[\s:]+[\"'\[]*([\w./:-]+)", re.I)
+_RUNNER = Path(dfc_runner.__file__)
 
 
-def installed_version() -> str | None:
-    """The installed DFC's version, or None when `hailo_sdk_client` cannot be imported."""
-    if importlib.util.find_spec("hailo_sdk_client") is None:
-        return None
+@dataclass(frozen=True)
+class Dfc:
+    """Where the DFC is: the Python that runs the runner, with the environment it needs; version None when that
+    Python cannot import hailo_sdk_client (`where` says which Python was asked)."""
+
+    python: str
+    env: dict[str, str]
+    version: str | None
+    where: str
+
+    @property
+    def not_installed(self) -> str:
+        return f"{NOT_INSTALLED} (hailo_sdk_client is not importable by {self.where})"
+
+
+def locate(venv: Path | str | None = None) -> Dfc:
+    """The DFC in `venv` (default: $HAILO_PIPELINE_DFC_VENV), or beside hailo-pipeline when neither is given."""
+    venv = venv or os.environ.get(VENV_ENV) or None
+    if venv is None:
+        # This interpreter, with the import path it has (a DFC on sys.path is a DFC it can import).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        return Dfc(sys.executable, env, dfc_runner.installed_version(), f"{sys.executable} (no --dfc-venv or {VENV_ENV} given)")
+    python = Path(venv) / "bin" / "python"
+    if not python.is_file():
+        raise PipelineError(
+            f"DFC venv {venv}: there is no {python}. Point --dfc-venv / {VENV_ENV} at the venv build.yml made for "
+            "the DFC (role hailo_dfc, hailo_dfc_venv), or leave it unset to build without a HEF"
+        )
+    # Nothing of this process's import setup may leak into the DFC's interpreter.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    probe = subprocess.run([str(python), str(_RUNNER), "--version"], env=env, capture_output=True, text=True, check=False)
     try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        import hailo_sdk_client
-
-        return str(getattr(hailo_sdk_client, "__version__", "unknown"))
+        version = json.loads(probe.stdout.strip().splitlines()[-1])["version"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise PipelineError(
+            f"DFC venv {venv}: {python} could not run hailo-pipeline's DFC runner (exit {probe.returncode}): "
+            f"{(probe.stderr.strip().splitlines() or ['no output'])[-1]}"
+        ) from None
+    return Dfc(str(python), env, version, str(python))
 
 
 @dataclass(frozen=True)
@@ -72,48 +101,12 @@ class CompileOutput:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Tee(io.TextIOBase):
-    """Writes through to the real stream and keeps every line."""
-
-    def __init__(self, target: TextIO, lines: list[str]) -> None:
-        self.target, self.lines, self.partial = target, lines, ""
-
-    def write(self, text: str) -> int:
-        self.target.write(text)
-        *complete, self.partial = (self.partial + text).split("\n")
-        self.lines.extend(complete)
-        return len(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-
-class _Records(logging.Handler):
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(logging.INFO)
-        self.lines = lines
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"[{record.levelname.lower()}] {record.getMessage()}")
-
-
-@contextlib.contextmanager
-def _captured(lines: list[str]) -> Iterator[None]:
-    handler = _Records(lines)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        with contextlib.redirect_stdout(_Tee(sys.stdout, lines)), contextlib.redirect_stderr(_Tee(sys.stderr, lines)):
-            yield
-    finally:
-        root.removeHandler(handler)
-
-
-def _explain(stage: str, exc: Exception) -> str:
-    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    node = _NODE.search(str(exc))
-    text = f"{type(exc).__name__}: {message}"
-    if stage == "parse":
+def _explain(stage: str, error: str, text: str) -> str:
+    message = (text.strip().splitlines() or [error])[0]
+    node = _NODE.search(text)
+    if stage == "import":
+        hint = "the DFC venv cannot import hailo_sdk_client: reinstall the DFC there (build.yml, role hailo_dfc)"
+    elif stage == "parse":
         hint = (
             "run `hailo-pipeline preflight` on model.onnx; cut the graph before that node (dfc.end_node_names) and run the rest on the host"
         )
@@ -124,72 +117,87 @@ def _explain(stage: str, exc: Exception) -> str:
     else:
         hint = "see the DFC output above"
     where = f" (node {node.group(1)})" if node else ""
-    return f"DFC {stage} failed{where}: {text}; hint: {hint}"
+    return f"DFC {stage} failed{where}: {error}: {message}; hint: {hint}"
 
 
-def hailo_layer_names(hn: Mapping[str, Any]) -> Callable[[str], str]:
-    """name -> the Hailo layer to write in the model script: a Hailo layer name as it is (with or without the
-    network prefix), a model.onnx node name as the parsed layer whose original_names hold it."""
-    layers: Mapping[str, Any] = hn.get("layers", {})
-    short = {key.rsplit("/", 1)[-1] for key in layers}
-
-    def name(layer: str) -> str:
-        if layer in layers or layer in short:
-            return layer
-        holders = [key for key, info in layers.items() if layer in info.get("original_names", [])]
-        if len(holders) != 1:
-            raise PipelineError(
-                f"the model script names {layer!r}, which is "
-                + (
-                    "in several Hailo layers (" + ", ".join(holders) + ")"
-                    if holders
-                    else "neither a Hailo layer nor in any layer's original_names"
-                )
-                + f"; the parsed network's layers: {', '.join(sorted(layers))}. Name the Hailo layer in dfc.quantization_overrides"
-            )
-        return holders[0]
-
-    return name
+def _tee(pipe: IO[bytes], target: TextIO, lines: list[str]) -> None:
+    """Copies the runner's output, line by line, to this process's stream, keeping each line."""
+    for raw in iter(pipe.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        target.write(line)
+        target.flush()
+        lines.append(line.rstrip("\n"))
 
 
-def compile_onnx(request: CompileRequest, work_dir: Path) -> CompileOutput:
-    """Parse -> optimize (quantize) -> emulate -> compile. The HARs of each stage are saved in work_dir."""
-    from hailo_sdk_client import ClientRunner, InferenceContext
-
-    lines: list[str] = []
+def compile_onnx(request: CompileRequest, work_dir: Path, dfc: Dfc) -> CompileOutput:
+    """Parse -> optimize (quantize) -> emulate -> compile in the DFC's venv. The HARs of each stage are saved in
+    work_dir, with the files that cross the boundary (in work_dir/dfc)."""
+    io_dir = work_dir / "dfc"
+    io_dir.mkdir(parents=True, exist_ok=True)
     hars = {stage: work_dir / f"{request.net_name}_{stage}.har" for stage in ("parsed", "optimized", "compiled")}
-    stage = "parse"
-    result: dict[str, Any] = {}
-    with _captured(lines):
-        try:
-            runner = ClientRunner(hw_arch=request.hw_arch)
-            runner.translate_onnx_model(
-                str(request.onnx_path),
-                request.net_name,
-                start_node_names=list(request.start_node_names) or [request.input_name],
-                end_node_names=list(request.end_node_names) or [request.output_name],
-                net_input_shapes={request.input_name: request.input_shape},
-            )
-            runner.save_har(str(hars["parsed"]))
-            script = request.model_script(hailo_layer_names(runner.get_hn_dict()))
-            stage = "optimize"
-            runner.load_model_script(script)
-            runner.optimize(np.ascontiguousarray(request.calibration, np.float32))
-            runner.save_har(str(hars["optimized"]))
-            stage = "emulate"
-            with runner.infer_context(InferenceContext.SDK_QUANTIZED) as ctx:
-                result["quantized"] = np.asarray(runner.infer(ctx, np.ascontiguousarray(request.holdout, np.float32)), np.float32)
-            stage = "compile"
-            result["hef"] = bytes(runner.compile())
-            runner.save_har(str(hars["compiled"]))
-        except PipelineError:
-            raise
-        except Exception as exc:
-            raise PipelineError(_explain(stage, exc)) from None
+    names: list[str] = []
+
+    def mark(layer: str) -> str:
+        names.append(layer)
+        return dfc_runner.LAYER_MARK.format(len(names) - 1)
+
+    np.save(io_dir / "calibration.npy", np.ascontiguousarray(request.calibration, np.float32))
+    np.save(io_dir / "holdout.npy", np.ascontiguousarray(request.holdout, np.float32))
+    files = {name: io_dir / name for name in ("request.json", "answer.json", "model.hef", "quantized.npy")}
+    files["answer.json"].unlink(missing_ok=True)
+    files["request.json"].write_text(
+        json.dumps(
+            {
+                "onnx": str(request.onnx_path),
+                "net_name": request.net_name,
+                "hw_arch": request.hw_arch,
+                "input_name": request.input_name,
+                "input_shape": list(request.input_shape),
+                "start_node_names": list(request.start_node_names) or [request.input_name],
+                "end_node_names": list(request.end_node_names) or [request.output_name],
+                "model_script": request.model_script(mark),
+                "layer_names": names,
+                "calibration": str(io_dir / "calibration.npy"),
+                "holdout": str(io_dir / "holdout.npy"),
+                "hars": {stage: str(path) for stage, path in hars.items()},
+                "hef": str(files["model.hef"]),
+                "quantized": str(files["quantized.npy"]),
+                "answer": str(files["answer.json"]),
+            }
+        )
+    )
+    lines: list[str] = []
+    with subprocess.Popen(
+        [dfc.python, str(_RUNNER), str(files["request.json"])],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**dfc.env, "PYTHONUNBUFFERED": "1"},
+    ) as runner:
+        assert runner.stdout is not None
+        assert runner.stderr is not None
+        tees = [
+            threading.Thread(target=_tee, args=(runner.stdout, sys.stdout, lines), daemon=True),
+            threading.Thread(target=_tee, args=(runner.stderr, sys.stderr, lines), daemon=True),
+        ]
+        for tee in tees:
+            tee.start()
+        for tee in tees:
+            tee.join()
+        status = runner.wait()
+    if not files["answer.json"].is_file():
+        last = next((line for line in reversed(lines) if line.strip()), "no output")
+        raise PipelineError(f"the DFC runner ({dfc.python}) exited with status {status} without an answer: {last}")
+    answer: dict[str, Any] = json.loads(files["answer.json"].read_text())
+    lines += answer["records"]
+    if "refused" in answer:
+        raise PipelineError(answer["refused"])
+    if not answer["ok"]:
+        raise PipelineError(_explain(answer["stage"], answer["error"], answer["message"]))
     return CompileOutput(
-        hef=result["hef"],
-        quantized=result["quantized"],
+        hef=files["model.hef"].read_bytes(),
+        quantized=np.load(files["quantized.npy"]),
         hars=hars,
-        model_script=script,
+        model_script=answer["model_script"],
         warnings=list(dict.fromkeys(line.strip() for line in lines if _MATTERS.search(line))),
     )

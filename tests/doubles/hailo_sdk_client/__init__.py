@@ -9,7 +9,13 @@ It has the documented ClientRunner API and behaves like the DFC where the adapte
   layers as the parser does (conv1, ew_add1, ..., each with the ONNX nodes it fused in original_names), and
   load_model_script refuses a quantization_param of a layer the network does not have. A model script line
   `normalization1 = normalization([mean], [std])` puts the normalization inside the network, as the DFC does.
-Knobs for tests: QUANT_BITS, INPUT_RANGE (force limvals), FAIL_AT (stage name), CALLS (call log).
+Like the DFC's TensorFlow, it writes to the file descriptor behind sys.stdout (the zero-optimization warning),
+which fails where sys.stdout is no file.
+Knobs for tests: QUANT_BITS, INPUT_RANGE (force limvals), FAIL_AT (stage name, or "exit": the process dies),
+_ARCH_IN_HEF, __version__, and
+CALLS (call log). hailo-pipeline runs the DFC in a process of its own, so a test sets knobs there as JSON in
+$HAILO_SDK_CLIENT_DOUBLE ({"FAIL_AT": "parse"}) and reads the calls, one JSON line each, from the file
+$HAILO_SDK_CLIENT_DOUBLE_CALLS (tests/conftest.py: fixture dfc_run).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
+import sys
 import tarfile
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +49,16 @@ FAIL_AT: str | None = None
 _REJECTED = {"Round": "UnsupportedOperationError", "Tile": "UnsupportedTileLayerError", "GatherElements": "UnsupportedOperationError"}
 _ARCH_IN_HEF = {"hailo8": "HAILO8P", "hailo8r": "HAILO8R", "hailo8l": "HAILO8L"}
 _log = logging.getLogger("hailo_sdk_client.sdk_backend")
+for _knob, _value in json.loads(os.environ.get("HAILO_SDK_CLIENT_DOUBLE", "{}")).items():
+    # INPUT_RANGE is a tuple; a dict knob (_ARCH_IN_HEF) updates the default.
+    globals()[_knob] = tuple(_value) if _knob == "INPUT_RANGE" else {**globals()[_knob], **_value} if isinstance(_value, dict) else _value
+
+
+def _call(name: str, args: dict[str, Any]) -> None:
+    CALLS.append((name, args))
+    if os.environ.get("HAILO_SDK_CLIENT_DOUBLE_CALLS"):
+        with open(os.environ["HAILO_SDK_CLIENT_DOUBLE_CALLS"], "a") as log:
+            log.write(json.dumps([name, args], default=str) + "\n")
 
 
 def _fake_quant(x: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
@@ -71,7 +89,7 @@ def _hn_layers(net: str, graph: onnx.GraphProto) -> dict[str, Any]:
 
 class ClientRunner:
     def __init__(self, hw_arch: str | None = None, har: str | None = None) -> None:
-        CALLS.append(("ClientRunner", {"hw_arch": hw_arch, "har": har}))
+        _call("ClientRunner", {"hw_arch": hw_arch, "har": har})
         if hw_arch not in _ARCH_IN_HEF:
             raise ValueError(f"hw_arch {hw_arch!r} is not one of {list(_ARCH_IN_HEF)}")
         self.hw_arch = hw_arch
@@ -79,21 +97,21 @@ class ClientRunner:
         self.model_script = ""
 
     def _maybe_fail(self, stage: str) -> None:
+        if FAIL_AT == "exit":  # the process dies (killed, out of memory) and says nothing more
+            os._exit(3)
         if stage == FAIL_AT:
             raise RuntimeError(f"Allocation failed: layer conv5 needs 12 clusters, 8 are free ({stage})")
 
     def translate_onnx_model(self, model: str, net_name: str, start_node_names=None, end_node_names=None, net_input_shapes=None):
-        CALLS.append(
-            (
-                "translate_onnx_model",
-                {
-                    "model": model,
-                    "net_name": net_name,
-                    "start_node_names": start_node_names,
-                    "end_node_names": end_node_names,
-                    "net_input_shapes": net_input_shapes,
-                },
-            )
+        _call(
+            "translate_onnx_model",
+            {
+                "model": model,
+                "net_name": net_name,
+                "start_node_names": start_node_names,
+                "end_node_names": end_node_names,
+                "net_input_shapes": net_input_shapes,
+            },
         )
         self._maybe_fail("parse")
         graph = onnx.load(model).graph
@@ -115,14 +133,14 @@ class ClientRunner:
         return {"name": self.net_name, "layers": self.layers}
 
     def load_model_script(self, script: str, append: bool = False) -> None:
-        CALLS.append(("load_model_script", {"script": script, "append": append}))
+        _call("load_model_script", {"script": script, "append": append})
         for layer in re.findall(r"quantization_param\(([^,]+),", script):
             if layer not in self.layers and f"{self.net_name}/{layer}" not in self.layers:
                 raise ValueError(f"quantization_param: layer {layer} does not exist in the network")
         self.model_script = self.model_script + script if append else script
 
     def optimize(self, calib_data: np.ndarray, data_type: Any = None) -> None:
-        CALLS.append(("optimize", {"shape": tuple(calib_data.shape), "dtype": str(calib_data.dtype)}))
+        _call("optimize", {"shape": tuple(calib_data.shape), "dtype": str(calib_data.dtype)})
         self._maybe_fail("optimize")
         expected = tuple(self.hn_input_shape[1:])
         if calib_data.dtype != np.float32 or tuple(calib_data.shape[1:]) != expected:
@@ -141,6 +159,12 @@ class ClientRunner:
                 "Reducing optimization level to 0 (the accuracy won't be optimized and compression won't be used) "
                 "because there's no available GPU"
             )
+            # Written to the descriptor, as native code does: sys.stdout must be a file.
+            os.write(
+                sys.stdout.fileno(),
+                b"[warning] Running model optimization with zero level of optimization is not recommended for production use "
+                b"and might lead to suboptimal accuracy results\n",
+            )
         print("[info] Model Optimization is done")
         self.session = ort.InferenceSession(self.onnx_path, providers=["CPUExecutionProvider"])
         on_chip = re.search(r"normalization\(\[([^\]]*)\],\s*\[([^\]]*)\]\)", self.model_script)
@@ -158,11 +182,11 @@ class ClientRunner:
 
     @contextlib.contextmanager
     def infer_context(self, context: InferenceContext) -> Iterator[InferenceContext]:
-        CALLS.append(("infer_context", {"context": context}))
+        _call("infer_context", {"context": context})
         yield context
 
     def infer(self, context: InferenceContext, data: np.ndarray, batch_size: int = 1) -> np.ndarray:
-        CALLS.append(("infer", {"context": context, "shape": tuple(data.shape)}))
+        _call("infer", {"context": context, "shape": tuple(data.shape)})
         if context is not InferenceContext.SDK_QUANTIZED or self.state is not States.QUANTIZED_MODEL:
             raise RuntimeError("this double emulates SDK_QUANTIZED after optimize() only")
         out = self._fp32(_fake_quant(data, *self.input_range, QUANT_BITS))
@@ -170,7 +194,7 @@ class ClientRunner:
         return out.transpose(0, 2, 3, 1)  # HN layout: NHWC
 
     def compile(self) -> bytes:
-        CALLS.append(("compile", {}))
+        _call("compile", {})
         self._maybe_fail("compile")
         if self.state is not States.QUANTIZED_MODEL:
             raise RuntimeError("compile() needs a quantized model: call optimize() first")
@@ -194,7 +218,7 @@ class ClientRunner:
         return build_hef(edges, hw_arch=_ARCH_IN_HEF[self.hw_arch], sdk_version=__version__, name=self.net_name)
 
     def save_har(self, path: str) -> None:
-        CALLS.append(("save_har", {"path": path}))
+        _call("save_har", {"path": path})
         payload = json.dumps({"net": self.net_name, "state": self.state.value, "script": self.model_script}).encode()
         with tarfile.open(path, "w") as har:
             info = tarfile.TarInfo("model.json")
