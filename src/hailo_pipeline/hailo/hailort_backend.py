@@ -10,6 +10,9 @@ service's SHARED one, and other processes' network groups share the device with 
 
 from __future__ import annotations
 
+import importlib
+import struct
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,42 @@ def hailort_version() -> str | None:
     import hailo_platform
 
     return str(getattr(hailo_platform, "__version__", "unknown"))
+
+
+# hailort.h's hailo_detection_with_byte_mask_t (packed): box (4 x float32), score, class_id, mask_size, mask pointer.
+_DETECTION_WITH_BYTE_MASK = struct.Struct("<4ffHQQ")
+
+
+def buffer_problem() -> str | None:
+    """Why the binding cannot be trusted with buffers under this Python's NumPy, or None. pybind11 before 2.12 (what
+    HailoRT pins up to 5.1.0) reads NumPy 1's dtype layout: under NumPy 2 an array it builds from a dtype and a
+    pointer repeats element 0 and the arrays it is handed count 0 bytes, so InferModel's set_buffer hands HailoRT
+    empty buffers (hailo-toolchain.md section 11). Needs no device: the array the binding builds for a
+    segmentation detection (hailort v4.23.0 bindings/python/src/pyhailort.cpp,
+    convert_nms_with_byte_mask_buffer_to_detections and DetectionWithByteMask.mask()) over 16 bytes 1..16 must
+    read back 1..16."""
+    _pyhailort = importlib.import_module("hailo_platform.pyhailort._pyhailort")  # the compiled extension
+    mask = np.arange(1, 17, dtype=np.uint8)
+    detection = _DETECTION_WITH_BYTE_MASK.pack(0.0, 0.0, 1.0, 1.0, 1.0, 0, mask.size, mask.ctypes.data)
+    buffer = np.frombuffer(struct.pack("<H", 1) + detection, np.uint8).copy()
+    read = np.asarray(_pyhailort.convert_nms_with_byte_mask_buffer_to_detections(buffer)[0].mask())
+    if read.tolist() == mask.tolist():
+        return None
+    return (
+        f"HailoRT's binding reads buffers wrong under numpy {np.__version__}: an array it builds over bytes 1..16 "
+        f"(DetectionWithByteMask.mask()) reads back {read.tolist()}; it was built for NumPy 1 (pybind11 < 2.12): "
+        "give it numpy<2, or use a binding built with pybind11 >= 2.12"
+    )
+
+
+def hailort_failure(exc: BaseException) -> str:
+    """HailoRT's exception as it said it: class and text, and the libhailort status it was raised from."""
+    said = f"{type(exc).__name__}: {exc}"
+    return f"{said} (from {exc.__cause__!r})" if exc.__cause__ is not None else said
+
+
+class HailoRTError(PipelineError):
+    """HailoRT refused to open the device or load the HEF; the message quotes its exception."""
 
 
 class DeviceFullError(PipelineError):
@@ -81,27 +120,33 @@ class HailoBackend:
     name = "hailo"
 
     def __init__(self, hef_path: Path, timeout_ms: int, multi_process_service: bool = False, device: SharedVDevice | None = None) -> None:
-        from hailo_platform import FormatType
+        from hailo_platform import FormatType, HailoRTException
 
         device = device or VDEVICE
         self.timeout_ms, self.device = timeout_ms, device
-        vdevice = device.acquire(multi_process_service)
+        try:
+            vdevice = device.acquire(multi_process_service)
+        except HailoRTException as exc:
+            raise HailoRTError(f"HailoRT could not open the device: {hailort_failure(exc)}") from exc
         try:
             self.model = vdevice.create_infer_model(str(hef_path))
             self.model.input().set_format_type(FormatType.FLOAT32)
             self.model.output().set_format_type(FormatType.FLOAT32)
             try:
                 self.configured = self.model.configure()
-            except Exception as exc:
+            except HailoRTException as exc:
                 if device.groups == 1:
                     raise
                 # HailoRT's status for "does not fit" varies by resource; beside others, any refusal counts as that
                 raise DeviceFullError(
-                    f"HailoRT could not configure {hef_path} beside {device.groups - 1} other network group(s): {exc}"
+                    f"HailoRT could not configure {hef_path} beside {device.groups - 1} other network group(s): {hailort_failure(exc)}"
                 ) from exc
             self.bindings = self.configured.create_bindings()
             self.output = np.empty(self.model.output().shape, np.float32)
             self.bindings.output().set_buffer(self.output)
+        except HailoRTException as exc:
+            device.release()
+            raise HailoRTError(f"HailoRT could not load {hef_path}: {hailort_failure(exc)}") from exc
         except Exception:
             device.release()
             raise
@@ -120,3 +165,8 @@ class HailoBackend:
     @property
     def versions(self) -> dict[str, Any]:
         return {"hailort": hailort_version()}
+
+
+if __name__ == "__main__":  # the sidecar image's build runs this under the image's own NumPy
+    problem = import_problem() or buffer_problem()
+    sys.exit(f"refused: {problem}" if problem else None)

@@ -17,6 +17,7 @@ from hailo_pipeline.build.golden import Golden, failures
 from hailo_pipeline.build.release import check_sums
 from hailo_pipeline.build.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo.hailort_backend import HailoRTError
 from hailo_pipeline.model.parity import Parity
 from hailo_pipeline.serve.backends import Backend, Choice, DeviceAccess, choose, open_backend
 
@@ -124,4 +125,11 @@ def load_engine(
     check_sums(release_dir)
     manifest = manifest_io.read(release_dir)
     choice = choose(requested, manifest["hef"] is not None, access)
-    return Engine(release_dir, manifest, open_backend(choice, release_dir, threads, timeout_ms, access), choice)
+    try:
+        backend = open_backend(choice, release_dir, threads, timeout_ms, access)
+    except HailoRTError as exc:  # HailoRT refused the device or the HEF: its own words are the reason
+        if requested != "auto":
+            raise PipelineError(f"HAILO_BACKEND=hailo but {exc}") from exc
+        choice = Choice("onnxruntime", f"auto: onnxruntime because {exc}")
+        backend = open_backend(choice, release_dir, threads, timeout_ms, access)
+    return Engine(release_dir, manifest, backend, choice)

@@ -2,6 +2,7 @@
 (hailort v4.23.0 hailort/libhailort/bindings/python/platform/hailo_platform/): this file re-exports the API from
 pyhailort/pyhailort.py, which wraps the compiled extension pyhailort/_pyhailort."""
 
+import hailo_platform.pyhailort._pyhailort as _pyhailort  # noqa: F401
 from hailo_platform.pyhailort.pyhailort import (  # noqa: F401
     CALLS,
     HEF,

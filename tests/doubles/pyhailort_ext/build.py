@@ -81,4 +81,4 @@ def wheel(outdir: Path, version: str = "4.23.0", requires: tuple[str, ...] = HAI
 
 
 if __name__ == "__main__":
-    print(wheel(Path(sys.argv[1]), *sys.argv[2:3]))
+    print(wheel(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "4.23.0"))
