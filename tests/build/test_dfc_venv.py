@@ -91,6 +91,7 @@ def test_a_build_compiles_through_the_dfc_in_its_own_venv(dfc_venv: Path, source
     result = json.loads(built.stdout)
     assert result["hef"] == "compiled: DFC 3.33.0, HAILO8P"
     manifest = json.loads((Path(result["release_dir"]) / "release.json").read_text())
+    assert manifest["toolchain"]["hailo_dataflow_compiler"] == "3.33.0", "asked of the DFC's venv: it is in the build id"
     assert any("less data than the recommended amount" in w for w in manifest["hef"]["dfc_warnings"]), "its log records came back"
     assert "[info] Model Optimization is done" in built.stderr, "the DFC's output, teed (to stderr under --json)"
 

@@ -35,6 +35,7 @@ from hailo_pipeline.build.quant_gate import QuantizedParity
 from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.build.spec import ModelSpec, QuantOverride, load_spec
 from hailo_pipeline.errors import PipelineError
+from hailo_pipeline.hailo import dfc
 from hailo_pipeline.hailo.model_script import quantization_line
 from hailo_pipeline.model import preflight as hailo_preflight
 from hailo_pipeline.model.architectures import INPUT_HEIGHT
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 GOLDEN_SEED_OFFSET = 1_000_003  # golden and held-out windows are drawn apart from the calibration windows
 HOLDOUT_SEED_OFFSET = 2_000_003
 GOLDEN_TOLERANCE = {"cosine_min": 0.9999, "max_abs": 1e-3}
-_TOOLCHAIN = ("hailo-pipeline", "torch", "onnx", "onnxruntime", "numpy", "hailo_dataflow_compiler")
+_TOOLCHAIN = ("hailo-pipeline", "torch", "onnx", "onnxruntime", "numpy")
 
 Progress = Callable[[str], None]
 
@@ -67,6 +68,7 @@ def toolchain_versions() -> dict[str, str | None]:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
+    versions[dfc.DISTRIBUTION] = dfc.locate().version  # the DFC's own venv, not this one (hailo/dfc.py)
     return versions
 
 

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo import dfc_runner
 
+DISTRIBUTION = dfc_runner.DISTRIBUTION
 VENV_ENV = "HAILO_PIPELINE_DFC_VENV"
 NOT_INSTALLED = "not compiled: DFC not installed"
 _MATTERS = re.compile(r"optimization level|less data than the recommended|no available GPU|not recommended for production", re.I)
