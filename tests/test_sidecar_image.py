@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sysconfig
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, built_sidecar_image, locked_version
 from tests.doubles.build_hailort_debs import build_deb
+from tests.doubles.pyhailort_ext.build import HAILO_REQUIRES, wheel
 from tests.sidecar_server import free_port
 
 # The Pi 5's core: qemu emulates its "max" CPU unless told.
@@ -48,6 +51,20 @@ def hailort_debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def hailort_image(hailort_debs: tuple[Path, Path]) -> Iterator[str]:
     yield from built_sidecar_image("--hailort", str(hailort_debs[0]), "--hailort-binding", str(hailort_debs[1]))
+
+
+@pytest.fixture(scope="module")
+def numpy1_binding(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Hailo's binding wheel for the bookworm amd64 image's Python 3.11, as Hailo builds it: the compiled _pyhailort
+    (pybind11 2.10.1, tests/doubles/pyhailort_ext) and Requires-Dist numpy<2. Built for this host's Python, which must
+    be that image's."""
+    assert (sysconfig.get_python_version(), sysconfig.get_platform()) == ("3.11", "linux-x86_64"), "the wheel is built for this host"
+    return wheel(tmp_path_factory.mktemp("numpy1-binding"))
+
+
+@pytest.fixture(scope="module")
+def numpy1_image(hailort_debs: tuple[Path, Path], numpy1_binding: Path) -> Iterator[str]:
+    yield from built_sidecar_image("--hailort", str(hailort_debs[0]), "--hailort-binding", str(numpy1_binding))
 
 
 def _wait_healthy(name: str, seconds: float) -> float:
@@ -113,6 +130,7 @@ def test_labels_name_the_platform_python_and_locked_runtime(image: str, arm64_im
 
 def test_an_image_without_hailort_says_so(image: str) -> None:
     assert _docker("image", "inspect", "-f", '{{index .Config.Labels "org.hailo-fleet.hailort"}}', image) == "none"
+    assert _docker("image", "inspect", "-f", '{{index .Config.Labels "org.hailo-fleet.hailort-numpy"}}', image) == "none"
     found = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", "ls /usr/lib/libhailort* /usr/bin/hailortcli"],
                            capture_output=True, text=True)  # fmt: skip
     assert found.returncode != 0
@@ -125,6 +143,70 @@ def test_an_image_with_hailort_carries_its_library_cli_and_binding_at_one_versio
     found = _docker("run", "--rm", *HARDENED, "--entrypoint", "sh", hailort_image, "-c",
                     f"ls /usr/lib/libhailort.so.* && hailortcli --version && /opt/sidecar/bin/python -c \"{probe}\"")  # fmt: skip
     assert found.splitlines() == ["/usr/lib/libhailort.so.4.23.0", "HailoRT-CLI version 4.23.0", "4.23.0 NONE"]
+    labels = json.loads(_docker("image", "inspect", "-f", "{{json .Config.Labels}}", hailort_image))
+    # The .deb double declares no NumPy and its _pyhailort reads NumPy 2's arrays right: the lock's NumPy stays.
+    assert (labels["org.hailo-fleet.hailort-numpy"], labels["org.hailo-fleet.numpy"]) == ("any", locked_version("numpy"))
+
+
+# What the image's build runs, and the mask it reads back through the binding's own DetectionWithByteMask.mask().
+_BUFFERS = (
+    "import numpy; from hailo_pipeline.hailo import hailort_backend as b; print(numpy.__version__, b.buffer_problem(), b.import_problem())"
+)
+
+
+def test_a_binding_built_for_numpy_1_gets_numpy_1_and_its_buffers_come_back_right(
+    numpy1_image: str, sources: dict[str, Path], tmp_path: Path
+) -> None:
+    """Hailo's wheel declares numpy<2 (its pybind11 2.10.1 predates NumPy 2): the bookworm image gets numpy 1.26.4,
+    the labels say so, the probe passes in the image, and the sidecar serves a HEF through the compiled binding (its
+    golden vectors reproduce through InferModel's set_buffer/get_buffer before anything is served)."""
+    labels = json.loads(_docker("image", "inspect", "-f", "{{json .Config.Labels}}", numpy1_image))
+    assert (labels["org.hailo-fleet.hailort-numpy"], labels["org.hailo-fleet.numpy"]) == ("<2", "1.26.4")
+    found = _docker("run", "--rm", *HARDENED, "--entrypoint", "/opt/sidecar/bin/python", numpy1_image, "-c", _BUFFERS)
+    assert found.splitlines()[-1] == "1.26.4 None None"
+    bundle = build_compiled_example(tmp_path, sources["tcn_encoder"])
+    (tmp_path / "hailo0").touch()
+    health = _serve(numpy1_image, bundle, "-v", f"{tmp_path / 'hailo0'}:/dev/hailo0")
+    assert (health["backend"], health["backend_reason"]) == ("hailo", "auto: HailoRT, device and HEF present")
+
+
+def test_a_numpy_1_binding_that_does_not_say_so_fails_the_image_build_with_the_reason(
+    hailort_debs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The same compiled binding without its numpy<2 requirement meets the lock's NumPy 2 in the image: the build
+    pushes buffers through it, gets element 0 repeated, and stops saying why and what to do."""
+    silent = wheel(tmp_path, requires=tuple(r for r in HAILO_REQUIRES if not r.startswith("numpy")))
+    script = str(REPO_ROOT / "scripts/build-sidecar-image")
+    made = subprocess.run([script, "--hailort", str(hailort_debs[0]), "--hailort-binding", str(silent), "hailo-sidecar:never-built"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert made.returncode != 0
+    assert (
+        f"refused: HailoRT's binding reads buffers wrong under numpy {locked_version('numpy')}: an array it builds over "
+        f"bytes 1..16 (DetectionWithByteMask.mask()) reads back {[1] * 16}"
+    ) in made.stderr
+    assert "scripts/build-sidecar-image --hailort-numpy1 gives it numpy<2" in made.stderr
+    assert subprocess.run(["docker", "image", "inspect", "hailo-sidecar:never-built"], capture_output=True).returncode != 0
+    for fixed in built_sidecar_image("--hailort", str(hailort_debs[0]), "--hailort-binding", str(silent), "--hailort-numpy1"):
+        labels = json.loads(_docker("image", "inspect", "-f", "{{json .Config.Labels}}", fixed))
+        assert (labels["org.hailo-fleet.hailort-numpy"], labels["org.hailo-fleet.numpy"]) == ("<2", "1.26.4")
+
+
+def test_a_numpy_1_binding_is_refused_for_python_3_13_naming_what_to_use(hailort_debs: tuple[Path, Path], tmp_path: Path) -> None:
+    """NumPy 1 has no wheels for 3.13 (trixie's Python): refused before anything is built."""
+    emulation = subprocess.run([str(REPO_ROOT / "scripts/enable-arm64"), "--check"], capture_output=True, text=True)
+    assert emulation.returncode == 0, f"the fleet's platform cannot run here: {emulation.stderr.strip()}"
+    binding = tmp_path / "hailort-4.23.0-cp313-cp313-linux_aarch64.whl"
+    with zipfile.ZipFile(binding, "w") as archive:
+        archive.writestr(
+            "hailort-4.23.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: hailort\nVersion: 4.23.0\nRequires-Dist: numpy<2\n"
+        )
+    script = str(REPO_ROOT / "scripts/build-sidecar-image")
+    made = subprocess.run([script, "--platform", "linux/arm64", "--hailort", str(hailort_debs[0]), "--hailort-binding", str(binding),
+                           "--context", str(tmp_path / "context")], capture_output=True, text=True)  # fmt: skip
+    assert made.returncode != 0
+    assert "needs numpy<2, and NumPy 1 has no wheel for Python 3.13 on linux/arm64" in made.stderr
+    assert "or a binding built with pybind11 >= 2.12 for NumPy 2" in made.stderr
+    assert not (tmp_path / "context").exists()
 
 
 def _serve(image: str, bundle: Path, *extra: str) -> dict[str, object]:
