@@ -4,7 +4,8 @@
 A Molecule host has no Hailo device for HailoRT's multi-process service to own, so this is only the socket the
 sidecar container is given and checks for: made at start-up as hailort_service makes it (an old one removed, then
 bound, then chmod 0606), and accepting connections that it closes at once. No gRPC; no HailoRT client can use it.
-A restart makes a new socket (a new inode), as a restart of hailort.service does.
+A restart makes a new socket (a new inode), as a restart of hailort.service does. The hailort package double
+(tests/doubles/build_hailort_debs.py) ships it as what its hailort_service starts.
 
 Usage: hailort_service_standin.py [PATH]   (default /tmp/hailort_uds.sock)
 """
