@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.hailo.hailort_backend import HailoBackend
+from hailo_pipeline.hailo.hailort_backend import HailoBackend, buffer_problem
 from hailo_pipeline.serve.app import Sidecar
 from hailo_pipeline.serve.backends import DeviceAccess, choose
 from hailo_pipeline.serve.device_process import LoadRequest
@@ -211,6 +211,16 @@ def test_a_buffer_of_the_wrong_size_fails_run_as_hailort_does(hailort_double: Mo
         backend.configured.run([backend.bindings], 1000)
     assert repr(raised.value.__cause__) == "HailoRTStatusException('6')"
     backend.close()
+
+
+def test_the_buffer_probe_passes_a_numpy_2_aware_binding_and_says_when_it_cannot_probe(
+    hailort_double: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert buffer_problem() is None  # the Python _pyhailort reads NumPy 2's arrays right, as pybind11 >= 2.12 does
+    monkeypatch.delattr(hailort_double._pyhailort, "convert_nms_with_byte_mask_buffer_to_detections")
+    problem = buffer_problem()
+    assert problem is not None
+    assert problem.endswith("_pyhailort.py has no convert_nms_with_byte_mask_buffer_to_detections: its buffers cannot be checked")
 
 
 # The compiled double (tests/doubles/pyhailort_ext): HailoRT's pybind11 2.10.1 under this venv's NumPy 2 and under

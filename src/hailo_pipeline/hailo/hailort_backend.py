@@ -55,6 +55,10 @@ def buffer_problem() -> str | None:
     convert_nms_with_byte_mask_buffer_to_detections and DetectionWithByteMask.mask()) over 16 bytes 1..16 must
     read back 1..16."""
     _pyhailort = importlib.import_module("hailo_platform.pyhailort._pyhailort")  # the compiled extension
+    if not hasattr(_pyhailort, "convert_nms_with_byte_mask_buffer_to_detections"):
+        return (
+            f"HailoRT's binding {_pyhailort.__file__} has no convert_nms_with_byte_mask_buffer_to_detections: its buffers cannot be checked"
+        )
     mask = np.arange(1, 17, dtype=np.uint8)
     detection = _DETECTION_WITH_BYTE_MASK.pack(0.0, 0.0, 1.0, 1.0, 1.0, 0, mask.size, mask.ctypes.data)
     buffer = np.frombuffer(struct.pack("<H", 1) + detection, np.uint8).copy()
