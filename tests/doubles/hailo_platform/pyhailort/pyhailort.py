@@ -152,12 +152,13 @@ def _devices() -> int:
 
 
 class Device:
-    """hailo_platform.Device, for its control channel's chip temperature only."""
+    """hailo_platform.Device, for its control channel's chip temperature only. Without a device it fails with status
+    74 as VDevice() does (what the real Device() says then was not seen)."""
 
     def __init__(self) -> None:
         with ExceptionWrapper():
             if _devices() == 0:
-                _fail(74, "Failed to scan devices. there are no devices")
+                _fail(74, "no Hailo device to open")
         self.control = _Control()
 
 
