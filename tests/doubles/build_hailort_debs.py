@@ -146,10 +146,15 @@ if command -v dkms >/dev/null; then dkms remove -m hailo_pci -v {version} --all;
 exit 0
 """
 HAILORTCLI = """#!/bin/sh
-# Test double of hailortcli {version} from the hailort package double: its version; no device to talk to.
-case "$*" in
+# Test double of hailortcli {version} from the hailort package double, on a host without a device, as HailoRT
+# 4.23.0 built from source behaves there (hailo-toolchain.md section 11): scan finds nothing and exits 0; whatever
+# needs a device exits 74 (HAILO_OUT_OF_PHYSICAL_DEVICES) after libhailort's log line (seen for `run`; the other
+# subcommands' exact text was not seen).
+case "$1" in
   --version) echo "HailoRT-CLI version {version}" ;;
-  *) echo "[HailoRT] [error] Scan failed, no Hailo devices found (HAILO_OUT_OF_PHYSICAL_DEVICES(74))" >&2; exit 74 ;;
+  scan) echo "Hailo devices not found" ;;
+  *) echo "[HailoRT] [error] CHECK failed - Failed to create vdevice. there are not enough free devices. requested: 1, found: 0" >&2
+     exit 74 ;;
 esac
 """
 
