@@ -45,6 +45,7 @@ def _field(deb: Path, field: str) -> str:
         ("python3-hailort", "4.19.0", "4.19.0-2"),
         ("hailo-dkms", "4.19.0", "4.19.0-1"),
         ("hailo-dkms", "4.20.0", "4.20.0-1"),
+        ("python3-hailort", "4.20.0", "4.20.0-1"),  # hailo-rpi5-examples#193: bookworm beside hailo-all 4.20.0+1
         ("hailort", "4.23.0", "4.23.0"),  # revision not known: none, as Hailo's own hailort_4.23.0_arm64.deb
         ("hailort-pcie-driver", "4.23.0", "4.23.0"),
     ],

@@ -59,6 +59,7 @@ if not any(_os.path.exists(_os.path.join(d, "{lib}")) for d in _DIRS):
 RASPBERRY_PI_REVISIONS = {
     ("hailort", "4.19.0"): "3",
     ("python3-hailort", "4.19.0"): "2",
+    ("python3-hailort", "4.20.0"): "1",  # bookworm, beside hailo-all 4.20.0+1 (hailo-rpi5-examples#193)
     ("hailo-dkms", "4.18.0"): "2",
     ("hailo-dkms", "4.19.0"): "1",
     ("hailo-dkms", "4.20.0"): "1",
