@@ -91,7 +91,7 @@ def test_a_wheel_that_is_no_zip_is_refused(tmp_path: Path, stack: tuple[Path, Pa
             ("python3-hailort", "4.20.0"),
             "linux/arm64",
             "3.13",
-            "the binding python3-hailort_4.20.0_all.deb is HailoRT 4.20.0, the hailort .deb 4.23.0: an image carries exactly one version",
+            "the binding python3-hailort_4.20.0-1_all.deb is HailoRT 4.20.0, the hailort .deb 4.23.0: an image carries exactly one version",
         ),
         (
             ("hailort-pcie-driver", "4.23.0"),
