@@ -1,5 +1,9 @@
-"""Role model_build's filters: a model_build_models entry -> the files to copy and the spec GPUSrv reads."""
+"""Role model_build's filters: a model_build_models entry -> the files to copy and the spec GPUSrv reads. Role
+hailo_dfc's reading of the DFC wheel's requirements."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -7,7 +11,7 @@ import pytest
 import yaml
 
 from hailo_pipeline.build.spec import parse_spec
-from tests.conftest import role_filter_plugin
+from tests.conftest import REPO_ROOT, role_filter_plugin
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +46,19 @@ def test_onnx_source_with_synthetic_calibration_and_an_explicit_require_hef(filt
     spec = filters.model_build_spec(entry, True)
     assert spec["source"] == {"onnx": "tcn.onnx"}
     assert spec["require_hef"] is False
+
+
+def test_the_dfc_role_reads_what_the_wheel_requires_and_checks_its_python(tmp_path: Path) -> None:
+    """roles/hailo_dfc: files/wheel_metadata.py (stdlib, run on GPUSrv) and the Requires-Python filter (controller)."""
+    from tests.doubles.build_dfc_wheel import build
+
+    script = REPO_ROOT / "roles/hailo_dfc/files/wheel_metadata.py"
+    read = subprocess.run([sys.executable, str(script), str(build(tmp_path))], capture_output=True, text=True, check=True)
+    declared = json.loads(read.stdout)
+    assert (declared["name"], declared["version"], declared["requires_python"]) == ("hailo_dataflow_compiler", "3.33.0", ">=3.10,<3.13")
+    assert "numpy==1.26.4" in declared["requires_dist"]
+    accepted = role_filter_plugin("hailo_dfc", "requires_python").FilterModule().filters()["hailo_dfc_python_accepted"]
+    assert accepted("3.11.2", declared["requires_python"])
+    assert not accepted("3.13.5", declared["requires_python"])
+    assert not accepted("3.11.2", "==3.10.*")
+    assert accepted("3.13.5", "")

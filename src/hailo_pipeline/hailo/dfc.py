@@ -58,7 +58,7 @@ def locate(venv: Path | str | None = None) -> Dfc:
     if venv is None:
         # This interpreter, with the import path it has (a DFC on sys.path is a DFC it can import).
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        return Dfc(sys.executable, env, dfc_runner.installed_version(), f"{sys.executable} (no --dfc-venv or {VENV_ENV} given)")
+        return Dfc(sys.executable, env, dfc_runner.installed_version(), f"{sys.executable}, as no --dfc-venv or {VENV_ENV} was given")
     python = Path(venv) / "bin" / "python"
     if not python.is_file():
         raise PipelineError(
