@@ -38,7 +38,7 @@ def quantization_line(layer: str, precision_mode: str) -> str:
 def render(
     dfc: ScriptOptions, mean: Sequence[float], std: Sequence[float], calibration_windows: int, layer_name: Callable[[str], str] = str
 ) -> str:
-    """layer_name: how the network calls a layer the spec names (hailo.dfc.hailo_layer_names, once parsed)."""
+    """layer_name: how the network calls a layer the spec names (hailo.dfc_runner.hailo_layer_names, once parsed)."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     template = env.from_string((files("hailo_pipeline.hailo") / "templates" / _TEMPLATE).read_text(encoding="utf-8"))
     return template.render(
