@@ -152,11 +152,13 @@ def _install_double(monkeypatch: pytest.MonkeyPatch, module: str) -> Iterator[Mo
     """A test double from tests/doubles installed for one test, as if its wheel were in the venv."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "tests/doubles"))
     _forget(module)
-    double = importlib.import_module(module)
-    double.CALLS.clear()
-    yield double
-    monkeypatch.undo()
-    _forget(module)
+    try:
+        double = importlib.import_module(module)
+        double.CALLS.clear()
+        yield double
+    finally:  # also when a caller returns from inside its `for` loop, which closes this generator
+        monkeypatch.undo()
+        _forget(module)
 
 
 @pytest.fixture

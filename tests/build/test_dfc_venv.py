@@ -3,6 +3,7 @@ real one does where it matters (Python 3.10-3.12, an exact NumPy 1 pin), so it c
 under the lock (numpy 2), and hailo-pipeline builds a HEF through it from a separate venv.
 Needs a package index for the DFC's requirements (pip download), as scripts/wheelhouse does."""
 
+import importlib.machinery
 import json
 import os
 import subprocess
@@ -116,3 +117,19 @@ def test_a_dfc_venv_that_is_not_there_is_an_error(write_spec: Callable[..., Path
     )
     assert built.returncode == 1
     assert f"error: DFC venv {tmp_path / 'nowhere'}: there is no {tmp_path / 'nowhere'}/bin/python" in built.stderr
+
+
+def test_a_dfc_only_this_process_has_imported_is_not_installed_for_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What this process happened to import (a module left in sys.modules) says nothing about the process that
+    compiles: the runner is asked, with the import path it gets."""
+    import types
+
+    from hailo_pipeline.hailo import dfc
+
+    leaked = types.ModuleType("hailo_sdk_client")
+    leaked.__spec__ = importlib.machinery.ModuleSpec("hailo_sdk_client", None)
+    monkeypatch.setitem(sys.modules, "hailo_sdk_client", leaked)
+    monkeypatch.delenv(dfc.VENV_ENV, raising=False)
+    found = dfc.locate()
+    assert found.version is None
+    assert found.not_installed.startswith("not compiled: DFC not installed (hailo_sdk_client is not importable by ")

@@ -53,29 +53,34 @@ class Dfc:
 
 
 def locate(venv: Path | str | None = None) -> Dfc:
-    """The DFC in `venv` (default: $HAILO_PIPELINE_DFC_VENV), or beside hailo-pipeline when neither is given."""
+    """The DFC in `venv` (default: $HAILO_PIPELINE_DFC_VENV), or beside hailo-pipeline when neither is given. The
+    runner itself is asked which DFC it imports, with the environment it will compile in: what this process has
+    imported proves nothing about the process that compiles."""
     venv = venv or os.environ.get(VENV_ENV) or None
     if venv is None:
         # This interpreter, with the import path it has (a DFC on sys.path is a DFC it can import).
+        python = Path(sys.executable)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        return Dfc(sys.executable, env, dfc_runner.installed_version(), f"{sys.executable}, as no --dfc-venv or {VENV_ENV} was given")
-    python = Path(venv) / "bin" / "python"
-    if not python.is_file():
-        raise PipelineError(
-            f"DFC venv {venv}: there is no {python}. Point --dfc-venv / {VENV_ENV} at the venv build.yml made for "
-            "the DFC (role hailo_dfc, hailo_dfc_venv), or leave it unset to build without a HEF"
-        )
-    # Nothing of this process's import setup may leak into the DFC's interpreter.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        where = f"{python}, as no --dfc-venv or {VENV_ENV} was given"
+    else:
+        python = Path(venv) / "bin" / "python"
+        if not python.is_file():
+            raise PipelineError(
+                f"DFC venv {venv}: there is no {python}. Point --dfc-venv / {VENV_ENV} at the venv build.yml made for "
+                "the DFC (role hailo_dfc, hailo_dfc_venv), or leave it unset to build without a HEF"
+            )
+        # Nothing of this process's import setup may leak into the DFC's interpreter.
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        where = str(python)
     probe = subprocess.run([str(python), str(_RUNNER), "--version"], env=env, capture_output=True, text=True, check=False)
     try:
         version = json.loads(probe.stdout.strip().splitlines()[-1])["version"]
     except (IndexError, ValueError, KeyError, TypeError):
         raise PipelineError(
-            f"DFC venv {venv}: {python} could not run hailo-pipeline's DFC runner (exit {probe.returncode}): "
+            f"DFC {venv or 'beside hailo-pipeline'}: {python} could not run hailo-pipeline's DFC runner (exit {probe.returncode}): "
             f"{(probe.stderr.strip().splitlines() or ['no output'])[-1]}"
         ) from None
-    return Dfc(str(python), env, version, str(python))
+    return Dfc(str(python), env, version, where)
 
 
 @dataclass(frozen=True)
