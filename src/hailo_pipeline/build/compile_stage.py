@@ -70,6 +70,7 @@ def clip_share(stream: Stream, values: NDArray[Any]) -> float:
 
 def run(
     spec: ModelSpec,
+    found: dfc.Dfc,
     onnx_path: Path,
     model: OnnxModel,
     calibration: Windows,
@@ -80,8 +81,8 @@ def run(
     work_dir: Path,
     progress: Callable[[str], None],
 ) -> HefStage:
-    """calibration/holdout are raw windows (N, H, T, 9) - which is NHWC; fp_holdout the FP32 outputs."""
-    found = dfc.locate()
+    """found: the DFC (dfc.locate()); calibration/holdout are raw windows (N, H, T, 9) - which is NHWC; fp_holdout
+    the FP32 outputs."""
     version = found.version
     if version is None:
         if spec.require_hef:

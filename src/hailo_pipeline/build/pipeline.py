@@ -61,14 +61,14 @@ class BuildResult:
     hef_status: str
 
 
-def toolchain_versions() -> dict[str, str | None]:
+def toolchain_versions(found: dfc.Dfc) -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for dist in _TOOLCHAIN:
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
-    versions[dfc.DISTRIBUTION] = dfc.locate().version  # the DFC's own venv, not this one (hailo/dfc.py)
+    versions[dfc.DISTRIBUTION] = found.version  # the DFC's own venv, not this one (hailo/dfc.py)
     return versions
 
 
@@ -188,6 +188,7 @@ class BuildPlan:
     toolchain: dict[str, str | None]
     build_id: str
     release_dir: Path
+    dfc: dfc.Dfc  # the DFC the build id names, which the compile stage then runs
 
 
 def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPlan:
@@ -196,7 +197,8 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
     source, source_path = source_bytes(spec)
     height = input_height(spec, source)
     calibration = spec_windows(spec, height)
-    toolchain = toolchain_versions()
+    found = dfc.locate()
+    toolchain = toolchain_versions(found)
     bid = build_id(
         {
             "source": source,
@@ -208,7 +210,7 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
         }
     )
     release_dir = out_dir / release_name(spec.name, spec.version, bid)
-    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir)
+    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir, found)
 
 
 def _with_advice(spec: ModelSpec, advice: dict[str, Any]) -> ModelSpec:
@@ -310,7 +312,9 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     with tempfile.TemporaryDirectory() as work:
         onnx_path = Path(work) / "model.onnx"
         onnx_path.write_bytes(onnx_bytes)
-        stage = compile_stage.run(compile_spec, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress)
+        stage = compile_stage.run(
+            compile_spec, planned.dfc, onnx_path, model, calibration, holdout_raw, fp_holdout, head, height, Path(work), progress
+        )
         files = {"model.onnx": onnx_bytes, "golden.npz": golden}
         if stage.hef is not None and stage.model_script is not None and stage.gate is not None:
             files["model.hef"] = stage.hef
