@@ -1,0 +1,1 @@
+../../../src/hailo_pipeline/bundle/trust.py
