@@ -26,7 +26,7 @@ _LINE = re.compile(r"(?P<digest>[0-9a-fA-F]{64})  (?P<name>[^/]+)")  # as write_
 _KEY = re.compile(r" with (?P<key>\S+ key \S+)")
 
 
-class UntrustedBundle(Exception):
+class UntrustedBundle(Exception):  # noqa: N818 (the name the issue gives it: what the bundle is, not an error of ours)
     """The bundle must not be served; str() is the reason, without the bundle's path."""
 
 
