@@ -55,7 +55,7 @@ def _findings_text(findings: list[Any]) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build.pipeline import build, plan
+    from hailo_pipeline.builder.pipeline import build, plan
     from hailo_pipeline.hailo import dfc
 
     if args.dfc_venv is not None:
@@ -69,7 +69,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             f"{planned.release_dir} ({'already built' if exists else 'would be built'})",
         )
         return 0
-    from hailo_pipeline.build.signature import SigningKey
+    from hailo_pipeline.bundle.signature import SigningKey
 
     key = SigningKey.read(args.sign_key) if args.sign_key else None  # checked before the build: a bad key fails fast
     result = build(args.spec, args.out, progress=_progress, apply_advice=args.apply_advice)
@@ -148,9 +148,9 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hailo_pipeline.build.calibration import lint, spec_windows
-    from hailo_pipeline.build.pipeline import input_height, source_bytes
-    from hailo_pipeline.build.spec import load_spec
+    from hailo_pipeline.builder.calibration import lint, spec_windows
+    from hailo_pipeline.builder.pipeline import input_height, source_bytes
+    from hailo_pipeline.builder.spec import load_spec
 
     spec = load_spec(args.spec)
     windows = spec_windows(spec, input_height(spec, source_bytes(spec)[0]))
@@ -171,8 +171,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build.release import check_sums
-    from hailo_pipeline.build.signature import SigningKey
+    from hailo_pipeline.bundle.release import check_sums
+    from hailo_pipeline.bundle.signature import SigningKey
 
     key = SigningKey.read(args.key)
     check_sums(args.release_dir)  # what is signed must be what SHA256SUMS says
@@ -182,7 +182,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build.verify import verify
+    from hailo_pipeline.bundle.verify import verify
 
     result = verify(args.release_dir, args.allowed_signers)
     device = result["golden"][result["device_output"]]
@@ -254,8 +254,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from hailo_pipeline.build import manifest as manifest_io
-    from hailo_pipeline.build.image_labels import HAILORT_LABEL, tarball_labels
+    from hailo_pipeline.builder.image_labels import HAILORT_LABEL, tarball_labels
+    from hailo_pipeline.bundle import manifest as manifest_io
     from hailo_pipeline.hailo.compat import fit_problems
 
     image_hailort = tarball_labels(args.image_tarball).get(HAILORT_LABEL, "") if args.image_tarball else args.image_hailort

@@ -3,5 +3,5 @@
 # Rows (H of NCHW) each architecture's input has: the FSQ model sees two devices (phone + collar).
 INPUT_HEIGHT = {"tcn_encoder": 1, "conv2d_fsq": 2}
 ARCHITECTURES = tuple(INPUT_HEIGHT)
-# What the host does with the device output (build/heads.py); an imported ONNX graph is a latent model.
+# What the host does with the device output (bundle/heads.py); an imported ONNX graph is a latent model.
 OUTPUT_KIND = {"tcn_encoder": "latent", "conv2d_fsq": "fsq_classifier"}

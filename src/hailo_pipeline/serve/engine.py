@@ -1,5 +1,5 @@
 """A release bundle made ready to answer: checked bundle, chosen backend, host-side normalization, the host
-tail (motif head or FSQ classifier: build/heads.py), and the golden vectors that must reproduce before anything
+tail (motif head or FSQ classifier: bundle/heads.py), and the golden vectors that must reproduce before anything
 is served."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build import heads
-from hailo_pipeline.build import manifest as manifest_io
-from hailo_pipeline.build.golden import Golden, failures
-from hailo_pipeline.build.release import check_sums
-from hailo_pipeline.build.signature import verify_signature
+from hailo_pipeline.bundle import heads
+from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle.golden import Golden, failures
+from hailo_pipeline.bundle.release import check_sums
+from hailo_pipeline.bundle.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import HailoRTError
 from hailo_pipeline.model.parity import Parity

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hailo_pipeline.build import manifest as manifest_io
+from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.backends import DeviceAccess
 from hailo_pipeline.serve.device_host import DeviceHost, Loaded, LoadError

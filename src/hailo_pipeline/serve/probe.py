@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from hailo_pipeline.build import heads
-from hailo_pipeline.build import manifest as manifest_io
-from hailo_pipeline.build.golden import Golden
+from hailo_pipeline.bundle import heads
+from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle.golden import Golden
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity, compare
 

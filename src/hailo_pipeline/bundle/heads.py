@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.motif_head import PrototypeHead
+from hailo_pipeline.bundle.motif_head import PrototypeHead
 from hailo_pipeline.errors import PipelineError
 
 LATENT, FSQ_CLASSIFIER = "latent", "fsq_classifier"

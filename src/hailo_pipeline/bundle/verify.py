@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hailo_pipeline.build import heads
-from hailo_pipeline.build import manifest as manifest_io
-from hailo_pipeline.build.golden import Golden, failures
-from hailo_pipeline.build.model_io import to_latents, to_model_input
-from hailo_pipeline.build.release import check_sums
-from hailo_pipeline.build.signature import verify_signature
-from hailo_pipeline.build.spec import Normalization
+from hailo_pipeline.bundle import heads
+from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle.golden import Golden, failures
+from hailo_pipeline.bundle.model_io import Normalization, to_latents, to_model_input
+from hailo_pipeline.bundle.release import check_sums
+from hailo_pipeline.bundle.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hef import parse_hef
 from hailo_pipeline.model.onnx_model import OnnxModel

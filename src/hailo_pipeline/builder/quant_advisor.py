@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hailo_pipeline.build.int8_preview import SIXTEEN_BIT, Layer, Preview
-from hailo_pipeline.build.quant_gate import QuantizedParity
+from hailo_pipeline.builder.int8_preview import SIXTEEN_BIT, Layer, Preview
+from hailo_pipeline.builder.quant_gate import QuantizedParity
 from hailo_pipeline.hailo.model_script import quantization_line
 
 PRECISION_MODE = "a16_w16"

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from hailo_pipeline.build import compile_stage, int8_preview, quant_advisor, report, report_plots
-from hailo_pipeline.build import manifest as manifest_io
-from hailo_pipeline.build.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
-from hailo_pipeline.build.heads import FsqClassifierHead, Head, LatentHead
-from hailo_pipeline.build.model_io import to_latents, to_model_input
-from hailo_pipeline.build.motif_head import fit_prototypes
-from hailo_pipeline.build.quant_gate import QuantizedParity
-from hailo_pipeline.build.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
-from hailo_pipeline.build.spec import ModelSpec, QuantOverride, load_spec
+from hailo_pipeline.builder import compile_stage, int8_preview, quant_advisor, report, report_plots
+from hailo_pipeline.builder.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
+from hailo_pipeline.builder.quant_gate import QuantizedParity
+from hailo_pipeline.builder.spec import ModelSpec, QuantOverride, load_spec
+from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle.heads import FsqClassifierHead, Head, LatentHead
+from hailo_pipeline.bundle.model_io import to_latents, to_model_input
+from hailo_pipeline.bundle.motif_head import fit_prototypes
+from hailo_pipeline.bundle.release import build_id, check_sums, release_name, sha256_bytes, write_bundle
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo import dfc
 from hailo_pipeline.hailo.model_script import quantization_line

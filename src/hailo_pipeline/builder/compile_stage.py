@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.calibration import Windows, normalize
-from hailo_pipeline.build.heads import Head
-from hailo_pipeline.build.quant_gate import QuantizedParity, measure
-from hailo_pipeline.build.release import sha256_bytes
-from hailo_pipeline.build.spec import ModelSpec
+from hailo_pipeline.builder.calibration import Windows
+from hailo_pipeline.builder.quant_gate import QuantizedParity, measure
+from hailo_pipeline.builder.spec import ModelSpec
+from hailo_pipeline.bundle.heads import Head
+from hailo_pipeline.bundle.model_io import normalize
+from hailo_pipeline.bundle.release import sha256_bytes
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo import dfc, model_script
 from hailo_pipeline.hailo.compat import requires_hailort

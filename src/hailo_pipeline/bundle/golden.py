@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.heads import Arrays, Head
+from hailo_pipeline.bundle.heads import Arrays, Head
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity, compare
 

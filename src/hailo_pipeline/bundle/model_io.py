@@ -6,13 +6,25 @@ Model outputs (N, D, 1, 1) or (N, D) -> latents (N, D).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.calibration import normalize
-from hailo_pipeline.build.spec import Normalization
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel mean and std of raw windows, in EdgeInfer's channel order (the spec's and the manifest's)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def normalize(windows: NDArray[Any], normalization: Normalization) -> NDArray[np.float32]:
+    mean = np.asarray(normalization.mean, np.float32)
+    std = np.asarray(normalization.std, np.float32)
+    return ((windows - mean) / std).astype(np.float32)
 
 
 def to_model_input(raw: NDArray[Any], normalization: Normalization) -> NDArray[np.float32]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hailo_pipeline.build.release import SIGNATURE, SUMS
+from hailo_pipeline.bundle.release import SIGNATURE, SUMS
 from hailo_pipeline.errors import PipelineError
 
 NAMESPACE = "hailo-fleet-release"  # a signature made for anything else (git, files) does not verify as a release

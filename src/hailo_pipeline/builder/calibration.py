@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.spec import IMU_CHANNELS, ModelSpec, Normalization
+from hailo_pipeline.builder.spec import IMU_CHANNELS, ModelSpec
+from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 
 RATE_HZ = 100.0
@@ -144,12 +145,6 @@ def spec_windows(spec: ModelSpec, height: int) -> Windows:
     if c.source == "synthetic":
         return synthetic_windows(c.windows, spec.input.window, height, c.seed)
     return load_windows(Path(c.source), spec.input.window, height)
-
-
-def normalize(windows: Windows, normalization: Normalization) -> Windows:
-    mean = np.asarray(normalization.mean, np.float32)
-    std = np.asarray(normalization.std, np.float32)
-    return ((windows - mean) / std).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ the Hailo gate. Closer to the Hailo scheme than ORT's defaults: activations uint
 
 Per-channel QDQ needs opset 13, so the preview quantizes an opset-13 copy of the graph; the graph for
 Hailo stays at opset 11. The calibration runs once: its ranges are cached, and every later run (the
-advisor's, build/quant_advisor.py) only requantizes. Layers asked to stay at 16 bits get ORT's 16-bit QDQ
+advisor's, builder/quant_advisor.py) only requantizes. Layers asked to stay at 16 bits get ORT's 16-bit QDQ
 (activations uint16, weights int16), a stand-in for the DFC's a16_w16. It is NOT the Hailo quantizer: it shows
 quantization risk before anyone buys GPU time, and is recorded as a preview, never as a gate.
 """
@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 from onnx import version_converter
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-from hailo_pipeline.build.heads import Head
-from hailo_pipeline.build.quant_gate import QuantizedParity, measure
+from hailo_pipeline.builder.quant_gate import QuantizedParity, measure
+from hailo_pipeline.bundle.heads import Head
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.onnx_model import OnnxModel
 

@@ -5,7 +5,7 @@ Keys beyond name, version, source, input and normalization are optional; their d
   outputs:     {latent_dim: 64}                          EdgeInfer requires 64
   motif_head:  {kind: prototypes, count: 12, seed: 0}    k-means prototypes over calibration latents
                (outputs and motif_head belong to latent models: tcn_encoder, an imported ONNX; a conv2d_fsq
-               model defines its own outputs, the FSQ values its checkpoint's classifier reads: see build/heads.py)
+               model defines its own outputs, the FSQ values its checkpoint's classifier reads: see bundle/heads.py)
   calibration: {source: synthetic, windows: 1024, seed: 0, min_windows: 1024}
   hw_arch:     hailo8
   require_hef: false                                     true: a build without a compiled HEF fails
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.architectures import ARCHITECTURES, OUTPUT_KIND
 
@@ -52,12 +53,6 @@ class Source:
 class InputSpec:
     window: int
     channels: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Normalization:
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -125,7 +120,7 @@ class ModelSpec:
 
     @property
     def output_kind(self) -> str:
-        """latent or fsq_classifier (build/heads.py): fixed by the architecture."""
+        """latent or fsq_classifier (bundle/heads.py): fixed by the architecture."""
         return OUTPUT_KIND.get(self.source.arch or "", "latent")
 
     def canonical_json(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from numpy.typing import NDArray
 
-from hailo_pipeline.build.heads import Head
+from hailo_pipeline.bundle.heads import Head
 from hailo_pipeline.model.parity import Parity, compare
 
 
