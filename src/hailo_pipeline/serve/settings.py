@@ -1,68 +1,96 @@
 """The sidecar's settings: environment variables (the container), overridden by `serve` flags.
 
-HAILO_RELEASE_DIR      release bundle(s) to serve, ':'-separated  /models/current
-                       (each is a model, named by its manifest's
-                       name: issue #17)
-EDGEINFER_MODEL        the model POST /infer answers with         the first listed that fits
-                                                                  EdgeInfer (64 latent, 12 motifs)
-SIDECAR_HOST/PORT      listen address                             0.0.0.0:9000
-HAILO_BACKEND          auto | hailo | onnxruntime                 auto
-HAILO_DEVICE           accelerator device node                    /dev/hailo0
-HAILO_MULTI_PROCESS_SERVICE
-                       true: reach the device through             false
-                       hailort_service (HailoRT's multi-process
-                       service), so that two sidecars can share it
-                       during an image change
-SHORT_WINDOW_POLICY    repeat_first | reject                      repeat_first
-QUEUE_LIMIT            requests waiting for the device            32
-ANSWER_DEADLINE_MS     admit a request only if it can be answered 40
-                       within this (EdgeInfer gives up at 45)
-INFER_TIMEOUT_MS       longest wait for one inference             1000
-CONTROL_PORT           release switches, on 127.0.0.1 only        9001
-ORT_THREADS            ONNX Runtime intra-op threads              1
-MAX_BODY_BYTES         largest request body accepted              262144
-PARITY_SAMPLE_EVERY    with the Hailo backend, one window in this 100
-                       many runs again on the bundle's ONNX on
-                       the CPU (hailo_sidecar_parity_cosine); 0: off
-ALLOWED_SIGNERS        ssh-keygen allowed-signers file: every     "" (signatures not required)
-                       release must be signed by a key it lists
-                       (build/signature.py)
-LOG_LEVEL              uvicorn/log level                          info
+`SidecarConfig` is the one table of settings: each field names its environment variable, what it means, its
+default and how its text is parsed. Loading (`from_env`), `serve --help` and the generated settings reference
+(`reference()`) all read it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hailo_pipeline.errors import PipelineError
 
 BACKENDS = ("auto", "hailo", "onnxruntime")
 SHORT_WINDOW_POLICIES = ("repeat_first", "reject")
 
+T = TypeVar("T")
+
+
+def _flag(raw: str) -> bool:
+    """true/false (also 1/0, yes/no), as Ansible and docker compose write them; anything else is a ValueError."""
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
+def _paths(raw: str) -> tuple[Path, ...]:
+    return tuple(Path(part) for part in raw.split(":") if part)
+
+
+def _setting(env: str, meaning: str, default: T, parse: Callable[[str], T], shown: str | None = None) -> T:
+    """A field of the table: `default` as the code holds it, `shown` as a user reads it (derived when None)."""
+    return field(default=default, metadata={"env": env, "meaning": meaning, "parse": parse, "shown": shown})
+
 
 @dataclass(frozen=True)
 class SidecarConfig:
-    release_dirs: tuple[Path, ...] = (Path("/models/current"),)
-    edgeinfer_model: str = ""  # "": the first of release_dirs whose bundle fits EdgeInfer
-    host: str = "0.0.0.0"  # the container exposes it to EdgeInfer's network only
-    port: int = 9000
-    backend: str = "auto"
-    device: Path = Path("/dev/hailo0")
-    multi_process_service: bool = False
-    short_window_policy: str = "repeat_first"
-    queue_limit: int = 32
-    answer_deadline_ms: int = 40
-    infer_timeout_ms: int = 1000
-    control_port: int = 9001
-    ort_threads: int = 1
-    max_body_bytes: int = 262_144
-    parity_sample_every: int = 100
-    allowed_signers: str = ""
-    log_level: str = "info"
+    release_dirs: tuple[Path, ...] = _setting(
+        "HAILO_RELEASE_DIR",
+        "release bundle(s) to serve, ':'-separated; each is a model, named by its manifest's name",
+        (Path("/models/current"),),
+        _paths,
+    )
+    edgeinfer_model: str = _setting(
+        "EDGEINFER_MODEL",
+        "the model POST /infer answers with",
+        "",
+        str,
+        shown="the first listed that fits EdgeInfer (64 latent, 12 motifs)",
+    )
+    host: str = _setting("SIDECAR_HOST", "listen address (the container exposes it to EdgeInfer's network only)", "0.0.0.0", str)
+    port: int = _setting("SIDECAR_PORT", "listen port", 9000, int)
+    backend: str = _setting("HAILO_BACKEND", "inference backend: " + " | ".join(BACKENDS), "auto", str)
+    device: Path = _setting("HAILO_DEVICE", "accelerator device node", Path("/dev/hailo0"), Path)  # noqa: RUF009 (a field(), not a shared default)
+    multi_process_service: bool = _setting(
+        "HAILO_MULTI_PROCESS_SERVICE",
+        "true: reach the device through hailort_service (HailoRT's multi-process service, its socket /tmp/hailort_uds.sock), "
+        "so that two sidecars can share it during an image change",
+        False,
+        _flag,
+    )
+    short_window_policy: str = _setting(
+        "SHORT_WINDOW_POLICY", "a window shorter than the model's: " + " | ".join(SHORT_WINDOW_POLICIES), "repeat_first", str
+    )
+    queue_limit: int = _setting("QUEUE_LIMIT", "requests waiting for the device", 32, int)
+    answer_deadline_ms: int = _setting(
+        "ANSWER_DEADLINE_MS", "admit a request only if it can be answered within this many ms (EdgeInfer gives up at 45)", 40, int
+    )
+    infer_timeout_ms: int = _setting("INFER_TIMEOUT_MS", "longest wait for one inference, in ms", 1000, int)
+    control_port: int = _setting("CONTROL_PORT", "release switches, on 127.0.0.1 only", 9001, int)
+    ort_threads: int = _setting("ORT_THREADS", "ONNX Runtime intra-op threads", 1, int)
+    max_body_bytes: int = _setting("MAX_BODY_BYTES", "largest request body accepted, in bytes", 262_144, int)
+    parity_sample_every: int = _setting(
+        "PARITY_SAMPLE_EVERY",
+        "with the Hailo backend, one window in this many runs again on the bundle's ONNX on the CPU (hailo_sidecar_parity_cosine); 0: off",
+        100,
+        int,
+    )
+    allowed_signers: str = _setting(
+        "ALLOWED_SIGNERS",
+        "ssh-keygen allowed-signers file: every release must be signed by a key it lists, else it is refused at start-up and by a switch",
+        "",
+        str,
+        shown="empty: signatures not required",
+    )
+    log_level: str = _setting("LOG_LEVEL", "uvicorn/log level", "info", str)
 
     def validated(self) -> SidecarConfig:
         if self.backend not in BACKENDS:
@@ -85,51 +113,36 @@ class SidecarConfig:
         return self
 
 
-_ENV = {
-    "release_dirs": "HAILO_RELEASE_DIR",
-    "edgeinfer_model": "EDGEINFER_MODEL",
-    "host": "SIDECAR_HOST",
-    "port": "SIDECAR_PORT",
-    "backend": "HAILO_BACKEND",
-    "device": "HAILO_DEVICE",
-    "multi_process_service": "HAILO_MULTI_PROCESS_SERVICE",
-    "short_window_policy": "SHORT_WINDOW_POLICY",
-    "queue_limit": "QUEUE_LIMIT",
-    "answer_deadline_ms": "ANSWER_DEADLINE_MS",
-    "infer_timeout_ms": "INFER_TIMEOUT_MS",
-    "control_port": "CONTROL_PORT",
-    "ort_threads": "ORT_THREADS",
-    "max_body_bytes": "MAX_BODY_BYTES",
-    "parity_sample_every": "PARITY_SAMPLE_EVERY",
-    "allowed_signers": "ALLOWED_SIGNERS",
-    "log_level": "LOG_LEVEL",
-}
+def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, tuple):
+        return ":".join(map(str, default))
+    return str(default)
 
 
-def _flag(raw: str) -> bool:
-    """true/false (also 1/0, yes/no), as Ansible and docker compose write them; anything else is a ValueError."""
-    value = raw.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise ValueError(raw)
+def reference() -> list[tuple[str, str, str]]:
+    """(environment variable, meaning, default as a user reads it) for every setting, in the table's order."""
+    return [(f.metadata["env"], f.metadata["meaning"], f.metadata["shown"] or _shown(f.default)) for f in fields(SidecarConfig)]
+
+
+def describe(name: str) -> str:
+    """A `serve --help` text for the setting in field `name`: its meaning, variable and default, from the table."""
+    (f,) = (f for f in fields(SidecarConfig) if f.name == name)
+    return f"{f.metadata['meaning']} (env {f.metadata['env']}; default {f.metadata['shown'] or _shown(f.default)})"
 
 
 def from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> SidecarConfig:
     """Defaults, then environment variables, then explicit overrides (flags) that are not None."""
     values: dict[str, Any] = {}
     for f in fields(SidecarConfig):
-        raw = env.get(_ENV[f.name])
+        name, parse = f.metadata["env"], f.metadata["parse"]
+        raw = env.get(name)
         if raw is None or raw == "":
             continue
-        kind = type(getattr(SidecarConfig(), f.name))
         try:
-            if kind is tuple:
-                values[f.name] = tuple(Path(part) for part in raw.split(":") if part)
-            else:
-                values[f.name] = _flag(raw) if kind is bool else kind(raw)
+            values[f.name] = parse(raw)
         except ValueError:
-            raise PipelineError(f"{_ENV[f.name]}={raw!r} is not a valid {'true/false' if kind is bool else kind.__name__}") from None
+            raise PipelineError(f"{name}={raw!r} is not a valid {'true/false' if parse is _flag else parse.__name__}") from None
     config = replace(SidecarConfig(), **values)
     return replace(config, **{k: v for k, v in overrides.items() if v is not None}).validated()
