@@ -1,6 +1,6 @@
 """What each kind of release switch costs EdgeInfer (issue #16), on this machine, in one run.
 
-The EdgeInfer stand-in (tests/edgeinfer_standin.py: Vapor's 45 ms read timeout, the BACKEND_TIMEOUT_MS race,
+The EdgeInfer stand-in (tests/support/edgeinfer/standin.py: Vapor's 45 ms read timeout, the BACKEND_TIMEOUT_MS race,
 the health breaker, random stubs) calls `hailo-pipeline serve` on loopback STANDIN_DRIVE_HZ times a second
 while the sidecar switches, and its counters give the stubs each switch cost; the outage is the span from the
 first to the last stub of that switch (0 when there was none).
@@ -38,7 +38,7 @@ SETTLE_S = 3  # calls before and after each switch
 def _standin(port: int, sidecar_url: str, hz: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "STANDIN_PORT": str(port), "USE_REAL_MODEL": "true", "MODEL_BACKEND_URL": sidecar_url}
     env |= {"BACKEND_TIMEOUT_MS": "1500", "STANDIN_DRIVE_HZ": str(hz)}
-    standin = subprocess.Popen([sys.executable, str(REPO / "tests/edgeinfer_standin.py")], env=env)
+    standin = subprocess.Popen([sys.executable, str(REPO / "tests/support/edgeinfer/standin.py")], env=env)
     for _ in range(100):
         try:
             httpx.get(f"http://127.0.0.1:{port}/counters")

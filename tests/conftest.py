@@ -149,8 +149,8 @@ def _forget(module: str) -> None:
 
 
 def _install_double(monkeypatch: pytest.MonkeyPatch, module: str) -> Iterator[ModuleType]:
-    """A test double from tests/doubles installed for one test, as if its wheel were in the venv."""
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "tests/doubles"))
+    """A test double from tests/support/doubles installed for one test, as if its wheel were in the venv."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "tests/support/doubles"))
     _forget(module)
     try:
         double = importlib.import_module(module)
@@ -205,7 +205,7 @@ def fsq_bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path
 @pytest.fixture(scope="module")
 def server(bundle: Path) -> Iterator[str]:
     """The sidecar serving `bundle` on loopback (ONNX Runtime); its base URL."""
-    from tests.sidecar_server import running
+    from tests.support.sidecar_server import running
 
     with running(bundle) as running_sidecar:
         yield running_sidecar.url
@@ -219,7 +219,7 @@ class DfcDoubleRun:
         monkeypatch.setenv("HAILO_SDK_CLIENT_DOUBLE_CALLS", str(log))
 
     def set(self, **knobs: object) -> None:
-        """Knobs of tests/doubles/hailo_sdk_client (FAIL_AT, QUANT_BITS, INPUT_RANGE, _ARCH_IN_HEF, __version__)."""
+        """Knobs of tests/support/doubles/hailo_sdk_client (FAIL_AT, QUANT_BITS, INPUT_RANGE, _ARCH_IN_HEF, __version__)."""
         import json
 
         self.monkeypatch.setenv("HAILO_SDK_CLIENT_DOUBLE", json.dumps(knobs))

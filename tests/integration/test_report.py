@@ -1,0 +1,89 @@
+"""report.html in a real browser (Debian's headless Chromium, driven by Playwright): the page loads with no
+console error or failed request, every figure is drawn with its axes labelled, and a failing INT8 preview shows
+why and the lines to copy."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from playwright.sync_api import sync_playwright
+
+from hailo_pipeline.build.pipeline import build
+from tests.conftest import SMALL_CALIBRATION, example_spec_dict
+
+pytestmark = [pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def failing_report(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
+    folder = tmp_path_factory.mktemp("report")
+    spec = example_spec_dict() | {"calibration": SMALL_CALIBRATION, "source": {"onnx": str(sources["tcn_encoder_outliers_onnx"])}}
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    return build(folder / "spec.yaml", folder / "out").release_dir / "report.html"
+
+
+def _open(report: Path, screenshot: Path) -> dict[str, Any]:
+    assert Path(CHROMIUM).is_file(), "Chromium is missing: scripts/bootstrap installs Debian's chromium package"
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+        page.goto(report.as_uri(), wait_until="load")
+        found = page.evaluate(
+            """() => ({
+                figures: [...document.querySelectorAll('figure')].map(f => {
+                    const svg = f.querySelector('svg'), box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+                    return {caption: f.querySelector('figcaption').textContent, width: box.width, height: box.height,
+                            text: svg ? svg.textContent : ''};
+                }),
+                brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
+                gates: [...document.querySelectorAll('.gate')].map(g => ({cls: g.className, text: g.textContent})),
+                alls: [...document.querySelectorAll('pre.alls')].map(p => p.textContent),
+            })"""
+        )
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    return found | {"problems": problems}
+
+
+def test_the_report_renders_in_chromium_with_labelled_figures(failing_report: Path, tmp_path: Path) -> None:
+    page = _open(failing_report, tmp_path / "report.png")
+    assert page["problems"] == []
+    assert page["brokenImages"] == 0
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+    captions = [f["caption"] for f in page["figures"]]
+    assert len(captions) == 6, captions
+    for figure in page["figures"]:
+        assert figure["width"] > 200, figure["caption"]
+        assert figure["height"] > 150, figure["caption"]
+    texts = {f["caption"].split(":")[0]: f["text"] for f in page["figures"]}
+    assert "FP32 latent" in texts["INT8 preview parity"]
+    assert "y = x" in texts["INT8 preview parity"]
+    assert "1 - worst window's cosine (log)" in texts["Per-layer sensitivity (advised layers in bold orange)"]
+    assert "z-score" in texts["Calibration coverage"]
+
+
+def test_a_failing_preview_is_red_says_why_and_gives_the_lines_to_copy(failing_report: Path, tmp_path: Path) -> None:
+    page = _open(failing_report, tmp_path / "report.png")
+    gates = {g["text"].split(":")[0]: g for g in page["gates"]}
+    assert "fail" in gates["int8_preview"]["cls"]
+    assert "< 0.98" in gates["int8_preview"]["text"]
+    assert "pass" in gates["export"]["cls"]
+    assert page["alls"] == [
+        "quantization_param(/blocks.0/conv1/Conv, precision_mode=a16_w16)\nquantization_param(/blocks.1/conv1/Conv, precision_mode=a16_w16)"
+    ]
+
+
+def test_a_failing_preview_no_layer_lifts_does_not_read_as_passing() -> None:
+    from hailo_pipeline.build.report import _advice
+
+    text = _advice({"layers": [], "alls": [], "passed_after": False})
+    assert "passes as built" not in text
+    assert "No layer kept at 16 bits lifts the INT8 preview" in text
