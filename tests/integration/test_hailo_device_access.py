@@ -28,7 +28,7 @@ HAILOFW_RULES = ("60-hailofw.rules", package_files("hailofw", "4.20.0")["lib/ude
 # Role hailort's rule, under the name it installs it.
 OURS = (
     Path(ROLE_DEFAULTS["hailort_udev_rules_dest"]).name,
-    (REPO_ROOT / "files/udev" / Path(ROLE_DEFAULTS["hailort_udev_rules_src"]).name).read_text(),
+    (REPO_ROOT / "roles/hailort/files" / ROLE_DEFAULTS["hailort_udev_rules_src"]).read_text(),
 )
 HAILO_GID = 989  # the hailo group hailofw's postinst makes (a system group: any gid below 1000)
 SIDECAR_USER = "1000:1000"  # role hailo_sidecar's container user
