@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -61,33 +58,10 @@ def example_spec_dict() -> dict[str, Any]:
     return yaml.safe_load(EXAMPLE_SPEC.read_text())
 
 
-def local_edge(name: str, action: str) -> str:
-    """scripts/local-edge ACTION (up, down) for the simulated Pi called `name`; its output."""
-    done = subprocess.run(
-        [str(REPO_ROOT / "scripts/local-edge"), action],
-        env={**os.environ, "LOCAL_EDGE_NAME": name},
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
-
-
 def locked_version(name: str) -> str:
     """The version scripts/venv.lock.txt pins `name` to."""
     pins = dict(line.split("==", 1) for line in (REPO_ROOT / "scripts/venv.lock.txt").read_text().splitlines() if "==" in line)
     return pins[name]
-
-
-def built_sidecar_image(*args: str) -> Iterator[str]:
-    """A sidecar image from scripts/build-sidecar-image ARGS, under a tag of its own; removed afterwards."""
-    tag = f"hailo-sidecar:test-{uuid.uuid4().hex[:8]}"
-    built = subprocess.run([str(REPO_ROOT / "scripts/build-sidecar-image"), *args, tag], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr
-    yield tag
-    # --no-prune keeps the layers as build cache: the next build of the same context (Molecule's prepare)
-    # takes seconds instead of minutes under emulation.
-    subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True)
 
 
 SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}

@@ -25,7 +25,8 @@ from typing import Any
 import ansible_runner
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, built_sidecar_image, local_edge, locked_version
+from tests.conftest import REPO_ROOT, SAMPLES, locked_version
+from tests.integration.conftest import built_sidecar_image, local_edge
 
 pytestmark = [pytest.mark.docker]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import local_edge
+from tests.integration.conftest import local_edge
 
 pytestmark = [pytest.mark.docker]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, built_sidecar_image, locked_version
+from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, build_example, locked_version
+from tests.integration.conftest import built_sidecar_image
 from tests.support.doubles.build_hailort_debs import build_deb
 from tests.support.doubles.pyhailort_ext.build import HAILO_REQUIRES, wheel
 from tests.support.sidecar_server import free_port
