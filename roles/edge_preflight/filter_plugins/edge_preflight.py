@@ -1,4 +1,4 @@
-"""edge_preflight_verdict: what role edge_preflight makes of a Pi's hardware readings (templates/edge_hardware.fact.j2)
+"""edge_preflight_verdict: what role edge_preflight makes of a Pi's hardware readings (library/edge_preflight_hardware.py)
 against its thresholds (defaults/main.yml): {"refuse": [reason, ...], "warn": [reason, ...]}. A reading that could
 not be taken is a warning, or a refusal when `require` names it."""
 

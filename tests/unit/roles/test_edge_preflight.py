@@ -1,18 +1,15 @@
-"""Role edge_preflight: its probe reads a Pi's hardware (run here with doubles of vcgencmd, lspci, docker and
-HailoRT, and a stand-in /proc), and its verdict refuses or warns on each bad reading."""
+"""Role edge_preflight: its module (library/edge_preflight_hardware.py) reads a Pi's hardware (run here with doubles
+of vcgencmd, lspci, docker and HailoRT, and a stand-in /proc), and its verdict refuses or warns on each bad reading."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 
 from tests.conftest import REPO_ROOT, role_filter_plugin
+from tests.support.ansible_module import run_module
 
 verdict = role_filter_plugin("edge_preflight", "edge_preflight").edge_preflight_verdict
 SIDECAR_ID = "a" * 64
@@ -35,9 +32,20 @@ def on_path(folder: Path, name: str, text: str) -> None:
     (folder / name).chmod(0o755)
 
 
-def probe(tmp_path: Path, throttled: str = "0x0", link: str = "Speed 8GT/s (ok), Width x1 (ok)") -> dict[str, Any]:
-    """The probe as the role renders it, with doubles on PATH and a stand-in /proc: a sidecar process and a
-    stranger's hailortcli holding the device."""
+def probe_args(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "proc_dir": str(tmp_path / "proc"),
+        "soc_thermal_file": str(tmp_path / "thermal"),
+        "device": str(tmp_path / "hailo0"),
+        "disks": [str(tmp_path / "models/not/yet"), str(tmp_path)],
+    }
+
+
+def probe(
+    tmp_path: Path, throttled: str = "0x0", link: str = "Speed 8GT/s (ok), Width x1 (ok)", check_mode: bool = False
+) -> dict[str, Any]:
+    """The module's result, with doubles on PATH and a stand-in /proc: a sidecar process and a stranger's hailortcli
+    holding the device."""
     device, proc = tmp_path / "hailo0", tmp_path / "proc"
     device.touch()
     for pid, command, cgroup in (
@@ -59,34 +67,22 @@ def probe(tmp_path: Path, throttled: str = "0x0", link: str = "Speed 8GT/s (ok),
         f'echo "0001:01:00.0 Co-processor: Hailo Technologies Ltd. Hailo-8 AI Processor (rev 01)"; echo "		LnkSta:	{link}"',
     )
     on_path(bin_dir, "docker", f'echo "{SIDECAR_ID} hailo-inference"')
-    template = (REPO_ROOT / "roles/edge_preflight/templates/edge_hardware.fact.j2").read_text()
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    environment.filters["to_json"] = json.dumps
-    script = tmp_path / "edge_hardware.fact"
-    script.write_text(
-        environment.from_string(template).render(
-            ansible_managed="test",
-            __edge_preflight_probe="v1",
-            edge_preflight_proc_dir=str(proc),
-            edge_preflight_soc_thermal_file=str(tmp_path / "thermal"),
-            edge_preflight_device=str(device),
-            edge_preflight_disks=[str(tmp_path / "models/not/yet"), str(tmp_path)],
-        )
-    )
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "PYTHONPATH": str(REPO_ROOT / "tests/support/doubles"),
         "HAILORT_DOUBLE_TEMPERATURE": "71.25",
     }
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, check=True)
-    return dict(json.loads(done.stdout))
+    return run_module("edge_preflight", "edge_preflight_hardware", probe_args(tmp_path), check_mode=check_mode, env=env)
 
 
-def test_the_probe_reads_throttling_the_link_temperatures_holders_disk_and_memory(tmp_path: Path) -> None:
-    found = probe(tmp_path, throttled="0x50005", link="Speed 5GT/s (downgraded), Width x1 (ok)")
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_the_probe_reads_throttling_the_link_temperatures_holders_disk_and_memory(tmp_path: Path, check_mode: bool) -> None:
+    result = probe(tmp_path, throttled="0x50005", link="Speed 5GT/s (downgraded), Width x1 (ok)", check_mode=check_mode)
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    found = result["readings"]
     free = found.pop("free_mb")
     assert found == {
-        "probe": "v1",
         "throttled": 0x50005,
         "pcie": {"speed_gts": 5.0, "width": 1},
         "soc_temp_c": 61.234,
@@ -103,19 +99,25 @@ def test_the_probe_reads_throttling_the_link_temperatures_holders_disk_and_memor
 
 
 def test_the_probe_says_null_for_what_this_host_cannot_read(tmp_path: Path) -> None:
-    found = probe(tmp_path, link="")
+    found = probe(tmp_path, link="")["readings"]
     for tool in ("vcgencmd", "lspci"):
         (tmp_path / "bin" / tool).unlink()
-    script_env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}
     (tmp_path / "hailo0").unlink()
     for pid in (41, 97):  # their processes ended
         (tmp_path / "proc" / str(pid) / "fd" / "5").unlink()
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "edge_hardware.fact")], capture_output=True, text=True, env=script_env, check=True
-    )
-    again = json.loads(done.stdout)
+    (tmp_path / "proc" / "meminfo").unlink()
+    (tmp_path / "thermal").unlink()
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}
+    again = run_module("edge_preflight", "edge_preflight_hardware", probe_args(tmp_path), env=env)["readings"]
     assert found["pcie"] is None  # lspci lists no link for the device
     assert (again["throttled"], again["pcie"], again["hailo_temp_c"], again["device_holders"]) == (None, None, None, [])
+    assert (again["soc_temp_c"], again["mem_available_mb"]) == (None, None)
+
+
+def test_the_probe_refuses_arguments_it_does_not_know(tmp_path: Path) -> None:
+    result = run_module("edge_preflight", "edge_preflight_hardware", {**probe_args(tmp_path), "proc": "/proc"})
+    assert result["failed"] is True
+    assert "proc" in result["msg"]
 
 
 def test_good_readings_pass_without_a_word() -> None:
