@@ -1,9 +1,5 @@
-"""Role model_build's filters: a model_build_models entry -> the files to copy and the spec GPUSrv reads. Role
-hailo_dfc's reading of the DFC wheel's requirements."""
+"""Role model_build's filters: a model_build_models entry -> the files to copy and the spec GPUSrv reads."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -46,19 +42,3 @@ def test_onnx_source_with_synthetic_calibration_and_an_explicit_require_hef(filt
     spec = filters.model_build_spec(entry, True)
     assert spec["source"] == {"onnx": "tcn.onnx"}
     assert spec["require_hef"] is False
-
-
-def test_the_dfc_role_reads_what_the_wheel_requires_and_checks_its_python(tmp_path: Path) -> None:
-    """roles/hailo_dfc: files/wheel_metadata.py (stdlib, run on GPUSrv) and the Requires-Python filter (controller)."""
-    from tests.support.doubles.build_dfc_wheel import build
-
-    script = REPO_ROOT / "roles/hailo_dfc/files/wheel_metadata.py"
-    read = subprocess.run([sys.executable, str(script), str(build(tmp_path))], capture_output=True, text=True, check=True)
-    declared = json.loads(read.stdout)
-    assert (declared["name"], declared["version"], declared["requires_python"]) == ("hailo_dataflow_compiler", "3.33.0", ">=3.10,<3.13")
-    assert "numpy==1.26.4" in declared["requires_dist"]
-    accepted = role_filter_plugin("hailo_dfc", "requires_python").FilterModule().filters()["hailo_dfc_python_accepted"]
-    assert accepted("3.11.2", declared["requires_python"])
-    assert not accepted("3.13.5", declared["requires_python"])
-    assert not accepted("3.11.2", "==3.10.*")
-    assert accepted("3.13.5", "")
