@@ -54,6 +54,15 @@ class SidecarMetrics:
         )
         self._info_labels: dict[str, tuple[str, ...]] = {}
         self._refusals: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+        self._answers: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def answered(self, model: str, route: str, seconds: float) -> None:
+        """Counts an answered inference request and its time in the sidecar (its series looked up once: the hot path)."""
+        series = self._answers.get((model, route))
+        if series is None:
+            series = self._answers[model, route] = (self.requests.labels(model, route, "200"), self.latency.labels(model, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def refused(self, model: str, route: str, status: int, kind: str) -> None:
         """Counts a refused inference request (its series looked up once: under overload refusals are most requests)."""

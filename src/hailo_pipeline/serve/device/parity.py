@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.model.parity import compare
-from hailo_pipeline.serve.backends import OnnxRuntimeBackend
-from hailo_pipeline.serve.engine import Engine
+from hailo_pipeline.serve.device.backends import OnnxRuntimeBackend
+from hailo_pipeline.serve.device.engine import Engine
 
 QUEUE_LIMIT = 8  # samples waiting for the CPU at most
 

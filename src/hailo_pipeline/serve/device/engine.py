@@ -19,7 +19,8 @@ from hailo_pipeline.bundle.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import HailoRTError
 from hailo_pipeline.model.parity import Parity
-from hailo_pipeline.serve.backends import Backend, Choice, DeviceAccess, choose, open_backend
+from hailo_pipeline.serve.device.backends import Backend, Choice, choose, open_backend
+from hailo_pipeline.serve.messages import DeviceAccess
 
 LATENT_DIM, MOTIFS = 64, 12  # what EdgeInfer accepts, and nothing else
 

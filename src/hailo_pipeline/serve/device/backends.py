@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import import_problem
 from hailo_pipeline.model.onnx_model import OnnxModel
+from hailo_pipeline.serve.messages import DeviceAccess
 
 
 class Backend(Protocol):
@@ -45,31 +46,6 @@ class OnnxRuntimeBackend:
     @property
     def versions(self) -> dict[str, Any]:
         return {"onnxruntime": ort.__version__}
-
-
-# Where hailort_service, HailoRT's multi-process service, listens: its default address (HailoRT's
-# rpc_definitions.hpp), the one at which its clients also share buffers through /dev/shm.
-SERVICE_SOCKET = Path("/tmp/hailort_uds.sock")
-
-
-@dataclass(frozen=True)
-class DeviceAccess:
-    """How the Hailo backend reaches the accelerator: its device node, or through hailort_service, which owns
-    the device and lets several processes (two sidecar containers during an image change) share it."""
-
-    node: Path
-    service: bool = False
-    socket: Path = SERVICE_SOCKET
-
-    def problem(self) -> str | None:
-        if not self.service:
-            return None if self.node.exists() else f"{self.node} does not exist"
-        if self.socket.exists():
-            return None
-        return (
-            f"HAILO_MULTI_PROCESS_SERVICE=true but no hailort_service socket at {self.socket} "
-            "(is hailort.service running on the host, and its socket mounted into the container?)"
-        )
 
 
 @dataclass(frozen=True)

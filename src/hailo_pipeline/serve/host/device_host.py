@@ -36,12 +36,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.serve import device_process, wire
-from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine
-from hailo_pipeline.serve.loop_watch import TURNS_BEFORE_ADMISSION
+from hailo_pipeline.serve import wire
+from hailo_pipeline.serve.device import process as device_process
+from hailo_pipeline.serve.host.loop_watch import TURNS_BEFORE_ADMISSION
+from hailo_pipeline.serve.messages import LoadRequest, OpenEngine
 from hailo_pipeline.serve.wire import Kind
 
-log = logging.getLogger("hailo_pipeline.serve.device_host")
+log = logging.getLogger("hailo_pipeline.serve.host.device_host")
 PACE_WINDOWS = 31  # a model's pace is the median of its last this many windows
 LATE_ANSWERS = 100  # the answers whose lateness beyond the estimate counts
 # which of their latenesses: at 64 clients the median let answered p99 reach 44-48 ms; the 95th kept so few

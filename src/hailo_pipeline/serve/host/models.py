@@ -21,15 +21,15 @@ from typing import Any
 
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.serve.backends import DeviceAccess
-from hailo_pipeline.serve.device_host import DeviceHost, Loaded, LoadError
-from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
-from hailo_pipeline.serve.engine import edgeinfer_misfit
-from hailo_pipeline.serve.loop_watch import LoopWatch
+from hailo_pipeline.serve.device.engine import edgeinfer_misfit
+from hailo_pipeline.serve.device.process import open_engine
+from hailo_pipeline.serve.host.device_host import DeviceHost, Loaded, LoadError
+from hailo_pipeline.serve.host.loop_watch import LoopWatch
+from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest, OpenEngine
 from hailo_pipeline.serve.metrics import SidecarMetrics
 from hailo_pipeline.serve.settings import SidecarConfig
 
-log = logging.getLogger("hailo_pipeline.serve.models")
+log = logging.getLogger("hailo_pipeline.serve.host.models")
 
 
 @dataclass

@@ -14,53 +14,47 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from hailo_pipeline.serve.http.refusal import Refused
+
 CHANNELS = 9
 MAX_ROWS = 2000
 ROW_HINT = "each row is [ax, ay, az, gx, gy, gz, mx, my, mz]"
 
 
-class RequestError(Exception):
-    """A refused request: HTTP status, a short kind for the metrics label, and the message for the client."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
-
-
-def _first_bad_row(rows: list[Any]) -> RequestError:
+def _first_bad_row(rows: list[Any]) -> Refused:
     for r, row in enumerate(rows):
         if not isinstance(row, list):
-            return RequestError(422, "bad_row", f"x[{r}] is {type(row).__name__}, not a list; {ROW_HINT}")
+            return Refused(422, "bad_row", f"x[{r}] is {type(row).__name__}, not a list; {ROW_HINT}")
         if len(row) != CHANNELS:
-            return RequestError(422, "bad_width", f"x[{r}] has {len(row)} values, needs {CHANNELS}; {ROW_HINT}")
+            return Refused(422, "bad_width", f"x[{r}] has {len(row)} values, needs {CHANNELS}; {ROW_HINT}")
         for c, value in enumerate(row):
             if type(value) not in (int, float):
-                return RequestError(422, "not_a_number", f"x[{r}][{c}] is {orjson.dumps(value).decode()[:40]}, not a number")
-    return RequestError(422, "bad_row", "x could not be read as rows of numbers")
+                return Refused(422, "not_a_number", f"x[{r}][{c}] is {orjson.dumps(value).decode()[:40]}, not a number")
+    return Refused(422, "bad_row", "x could not be read as rows of numbers")
 
 
 def parse_rows(body: bytes) -> NDArray[np.float32]:
     """The rows of the body as a (T, 9) float32 array."""
     if not body:
-        raise RequestError(400, "empty_body", 'empty body; send {"x": [[ax, ay, az, gx, gy, gz, mx, my, mz], ...]}')
+        raise Refused(400, "empty_body", 'empty body; send {"x": [[ax, ay, az, gx, gy, gz, mx, my, mz], ...]}')
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(400, "bad_json", f"body is not valid JSON: {exc}") from None
+        raise Refused(400, "bad_json", f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or "x" not in doc:
-        raise RequestError(422, "missing_x", 'body must be a JSON object with key "x" holding the rows')
+        raise Refused(422, "missing_x", 'body must be a JSON object with key "x" holding the rows')
     rows = doc["x"]
     if not isinstance(rows, list) or not rows:
-        raise RequestError(422, "empty_x", f'"x" must be a non-empty list of rows; {ROW_HINT}')
+        raise Refused(422, "empty_x", f'"x" must be a non-empty list of rows; {ROW_HINT}')
     if len(rows) > MAX_ROWS:
-        raise RequestError(413, "too_many_rows", f'"x" has {len(rows)} rows; at most {MAX_ROWS} are accepted')
+        raise Refused(413, "too_many_rows", f'"x" has {len(rows)} rows; at most {MAX_ROWS} are accepted')
     if not all(type(row) is list and len(row) == CHANNELS and all(type(v) in (int, float) for v in row) for row in rows):
         raise _first_bad_row(rows)
     with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused just below
         window = np.asarray(rows, dtype=np.float32)
     if not np.isfinite(window).all():
         r, c = (int(i) for i in np.argwhere(~np.isfinite(window))[0])
-        raise RequestError(422, "not_finite", f"x[{r}][{c}] is not a finite float32 number")
+        raise Refused(422, "not_finite", f"x[{r}][{c}] is not a finite float32 number")
     return window
 
 
@@ -70,5 +64,5 @@ def fit_window(rows: NDArray[np.float32], window: int, policy: str) -> tuple[NDA
         return rows[-window:], 0
     missing = window - len(rows)
     if policy == "reject":
-        raise RequestError(422, "short_window", f'"x" has {len(rows)} rows; this model needs {window} (SHORT_WINDOW_POLICY=reject)')
+        raise Refused(422, "short_window", f'"x" has {len(rows)} rows; this model needs {window} (SHORT_WINDOW_POLICY=reject)')
     return np.concatenate([np.repeat(rows[:1], missing, axis=0), rows]), missing

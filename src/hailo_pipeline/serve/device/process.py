@@ -19,9 +19,6 @@ import stat
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,39 +26,13 @@ import numpy as np
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import DeviceFullError
 from hailo_pipeline.serve import wire
-from hailo_pipeline.serve.backends import DeviceAccess
-from hailo_pipeline.serve.engine import Engine, load_engine
-from hailo_pipeline.serve.parity import ParityWatch
+from hailo_pipeline.serve.device.engine import Engine, load_engine
+from hailo_pipeline.serve.device.parity import ParityWatch
+from hailo_pipeline.serve.messages import LoadRequest, OpenEngine
 from hailo_pipeline.serve.wire import Kind
 
 WARMUP_RUNS = 20
 PROBE_INTERVAL_S = 0.5
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    release_dir: Path
-    backend: str
-    access: DeviceAccess
-    threads: int
-    timeout_ms: int
-    allowed_signers: Path | None = None  # None: signatures not required
-    parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (parity.py); 0: none
-
-    def as_json(self) -> bytes:
-        return json.dumps(asdict(self), default=str).encode()  # paths as strings
-
-    @classmethod
-    def from_json(cls, payload: bytes) -> LoadRequest:
-        doc = json.loads(payload)
-        access = DeviceAccess(Path(doc["access"]["node"]), bool(doc["access"]["service"]), Path(doc["access"]["socket"]))
-        signers = Path(doc["allowed_signers"]) if doc.get("allowed_signers") else None
-        return cls(
-            Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]), signers, int(doc["parity_every"])
-        )
-
-
-OpenEngine = Callable[[LoadRequest], Engine]
 
 
 def open_engine(request: LoadRequest) -> Engine:
