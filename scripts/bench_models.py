@@ -24,7 +24,7 @@ import orjson
 
 from bench_overload import point
 from benchlib import example_fsq_release, example_release, serving
-from hailo_pipeline.serve.bench import bench, request_window
+from hailo_pipeline.clients.bench import bench, request_window
 
 
 def measure(releases: tuple[Path, ...], body_file: Path, seconds: int) -> dict[str, float]:

@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 
 from benchlib import example_release, in_process_ms, serving
-from hailo_pipeline.serve.bench import BenchResult, bench, request_window
+from hailo_pipeline.clients.bench import BenchResult, bench, request_window
 
 LUA = Path(__file__).with_name("bench_overload.lua")
 CLIENTS = (16, 32, 64, 128)

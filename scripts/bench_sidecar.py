@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 
 from benchlib import example_release, in_process_ms, rss_mb, serving
-from hailo_pipeline.serve.bench import bench, request_window
+from hailo_pipeline.clients.bench import bench, request_window
 
 WINDOW = request_window()
 

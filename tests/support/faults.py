@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hailo_pipeline.serve.device_process import LoadRequest, OpenEngine, open_engine
-from hailo_pipeline.serve.engine import Engine
+from hailo_pipeline.serve.device.engine import Engine
+from hailo_pipeline.serve.device.process import open_engine
+from hailo_pipeline.serve.messages import LoadRequest, OpenEngine
 
 
 class Faults:

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from hailo_pipeline.serve.app import create_app
 from hailo_pipeline.serve.control import listeners
-from hailo_pipeline.serve.device_process import open_engine
+from hailo_pipeline.serve.device.process import open_engine
+from hailo_pipeline.serve.http.app import create_app
 from hailo_pipeline.serve.server import DrainingServer, sidecar_server
 from hailo_pipeline.serve.settings import SidecarConfig
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hailo_pipeline.clients.metrics_gateway import pi_metrics
 from hailo_pipeline.serve.metrics import SidecarMetrics
-from hailo_pipeline.serve.metrics_gateway import pi_metrics
 from tests.conftest import REPO_ROOT
 from tests.support.edgeinfer.standin import Counters
 

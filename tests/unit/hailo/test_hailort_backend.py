@@ -18,10 +18,10 @@ import pytest
 
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import HailoBackend, buffer_problem
-from hailo_pipeline.serve.app import Sidecar
-from hailo_pipeline.serve.backends import DeviceAccess, choose
-from hailo_pipeline.serve.device_process import LoadRequest
-from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.device.backends import choose
+from hailo_pipeline.serve.device.engine import load_engine
+from hailo_pipeline.serve.http.app import Sidecar
+from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest
 from hailo_pipeline.serve.settings import from_env
 from tests.conftest import REPO_ROOT, SAMPLES, build_compiled_example, locked_version
 from tests.support.sidecar_server import post, running

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.serve import wire
-from hailo_pipeline.serve.device_host import DeviceHost, _Pace
+from hailo_pipeline.serve.host.device_host import DeviceHost, _Pace
 from hailo_pipeline.serve.wire import Kind
 from tests.conftest import SAMPLES
 from tests.support.sidecar_server import post, running

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from hailo_pipeline.errors import PipelineError
-from hailo_pipeline.serve.backends import DeviceAccess
-from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.device.engine import load_engine
+from hailo_pipeline.serve.messages import DeviceAccess
 from hailo_pipeline.serve.settings import from_env
 from tests.conftest import SAMPLES
 from tests.support.faults import Faults

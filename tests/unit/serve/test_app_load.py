@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hailo_pipeline.serve.bench import bench
+from hailo_pipeline.clients.bench import bench
 from tests.conftest import CLI, SAMPLES, build_example
 from tests.support.sidecar_server import free_port
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hailo_pipeline.serve.loop_watch import LoopWatch
+from hailo_pipeline.serve.host.loop_watch import LoopWatch
 
 
 async def _busy(seconds: float, per_turn_s: float) -> None:

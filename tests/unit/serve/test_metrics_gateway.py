@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hailo_pipeline.serve.metrics_gateway import gateway, pi_metrics
+from hailo_pipeline.clients.metrics_gateway import gateway, pi_metrics
 from tests.conftest import SAMPLES
 from tests.support.sidecar_server import free_port, post, running
 

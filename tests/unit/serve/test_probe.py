@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.clients.probe import health_url, probe
+from hailo_pipeline.errors import PipelineError
 from tests.conftest import SMALL_CALIBRATION, build_example
-from tests.unit.serve.test_app import _tampered_goldens
 from tests.support.sidecar_server import running
+from tests.unit.serve.test_app import _tampered_goldens
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The request parser never fails except by RequestError, accepts exactly the contract, and says why."""
+"""The request parser never fails except by Refused, accepts exactly the contract, and says why."""
 
 import math
 
@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hailo_pipeline.serve.request_parser import MAX_ROWS, RequestError, fit_window, parse_rows
+from hailo_pipeline.serve.http.refusal import Refused
+from hailo_pipeline.serve.http.request_parser import MAX_ROWS, fit_window, parse_rows
 from tests.conftest import SAMPLES
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
@@ -29,11 +30,11 @@ json_value = st.recursive(
 )
 
 
-def _outcome(body: bytes) -> np.ndarray | RequestError:
+def _outcome(body: bytes) -> np.ndarray | Refused:
     """The parsed window or the refusal; any other exception escapes and fails the test."""
     try:
         return parse_rows(body)
-    except RequestError as err:
+    except Refused as err:
         return err
 
 
@@ -41,7 +42,7 @@ def _outcome(body: bytes) -> np.ndarray | RequestError:
 @given(st.one_of(json_value, st.fixed_dictionaries({"x": json_value})))
 def test_arbitrary_json_is_either_a_window_or_a_4xx(doc: object) -> None:
     outcome = _outcome(orjson.dumps(doc))
-    if isinstance(outcome, RequestError):
+    if isinstance(outcome, Refused):
         assert 400 <= outcome.status < 500
         assert outcome.message
     else:
@@ -53,7 +54,7 @@ def test_arbitrary_json_is_either_a_window_or_a_4xx(doc: object) -> None:
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_escape_as_another_error(body: bytes) -> None:
     outcome = _outcome(body)
-    assert not isinstance(outcome, RequestError) or 400 <= outcome.status < 500
+    assert not isinstance(outcome, Refused) or 400 <= outcome.status < 500
 
 
 @pytest.mark.parametrize(
@@ -75,14 +76,14 @@ def test_arbitrary_bytes_never_escape_as_another_error(body: bytes) -> None:
     ],
 )
 def test_bad_bodies_are_named(body: bytes, status: int, message: str) -> None:
-    with pytest.raises(RequestError) as err:
+    with pytest.raises(Refused) as err:
         parse_rows(body)
     assert err.value.status == status
     assert message in err.value.message
 
 
 def test_too_many_rows_is_413() -> None:
-    with pytest.raises(RequestError) as err:
+    with pytest.raises(Refused) as err:
         parse_rows(orjson.dumps({"x": [[0.0] * 9] * (MAX_ROWS + 1)}))
     assert err.value.status == 413
 
@@ -106,7 +107,7 @@ def test_window_fitting_keeps_newest_or_repeats_oldest(length: int) -> None:
     np.testing.assert_array_equal(window[-min(length, 100) :], rows[-100:])
     if padded:
         assert (window[:padded] == rows[0]).all()
-        with pytest.raises(RequestError, match=f"has {length} rows; this model needs 100"):
+        with pytest.raises(Refused, match=f"has {length} rows; this model needs 100"):
             fit_window(rows, 100, "reject")
 
 
