@@ -14,19 +14,13 @@ from ansible.errors import AnsibleFilterError
 HISTORY = 20
 
 
-def hailo_sidecar_record(fact: dict[str, Any] | None, model_of_current: str = "") -> dict[str, Any]:
-    """The fact as read from the host, in today's shape. Earlier versions of the role recorded one release
-    ({"current", "previous", "history"}); that record becomes the one model of its current release."""
+def hailo_sidecar_record(fact: dict[str, Any] | None) -> dict[str, Any]:
+    """The fact as read from the host (none yet: an empty record)."""
     if not fact:
         return {"models": {}, "last_changed": []}
-    if "models" in fact:
-        return {"models": dict(fact["models"]), "last_changed": list(fact.get("last_changed", []))}
-    if not fact.get("current"):
-        return {"models": {}, "last_changed": []}
-    if not model_of_current:
-        raise AnsibleFilterError(f"the single-release record names {fact['current']} but its model is unknown (no manifest on the host)")
-    single = {"current": fact["current"], "previous": fact.get("previous"), "history": list(fact.get("history", []))}
-    return {"models": {model_of_current: single}, "last_changed": [model_of_current]}
+    if "models" not in fact:
+        raise AnsibleFilterError(f"the fact on this host is not a record of role hailo_sidecar (no models): {fact}")
+    return {"models": dict(fact["models"]), "last_changed": list(fact.get("last_changed", []))}
 
 
 def hailo_sidecar_serving(record: dict[str, Any]) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Role hailo_sidecar's record of what a host serves: per model current, previous and history, what a plain
-rollback takes back, which releases stay on the host, and the single-release fact of earlier versions."""
+rollback takes back, which releases stay on the host."""
 
 import re
 from types import ModuleType
@@ -80,9 +80,6 @@ def test_kept_releases_are_each_models_last_few_and_what_a_restore_needs(f: Modu
     assert f.hailo_sidecar_after(record, {"tcn": "tcn-6"})["models"].keys() == {"tcn"}
 
 
-def test_the_single_release_fact_of_earlier_versions_becomes_its_models_record(f: ModuleType) -> None:
-    old = {"current": "tcn-2", "previous": "tcn-1", "history": ["tcn-2", "tcn-1"]}
-    assert f.hailo_sidecar_record(old, "tcn-encoder") == {"models": {"tcn-encoder": old}, "last_changed": ["tcn-encoder"]}
-    assert f.hailo_sidecar_record({"current": None, "previous": None, "history": []}) == {"models": {}, "last_changed": []}
-    with pytest.raises(AnsibleFilterError, match="names tcn-2 but its model is unknown"):
-        f.hailo_sidecar_record(old)
+def test_a_fact_that_is_no_record_of_the_role_is_refused(f: ModuleType) -> None:
+    with pytest.raises(AnsibleFilterError, match="not a record of role hailo_sidecar"):
+        f.hailo_sidecar_record({"current": "tcn-2"})
