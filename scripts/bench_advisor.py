@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.builder.pipeline import build
 from hailo_pipeline.model.examples import original_tcn_onnx
 
 REPO = Path(__file__).resolve().parents[1]

@@ -69,7 +69,7 @@ SMALL_CALIBRATION = {"windows": 256, "min_windows": 256}
 
 def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
     """The bundled example spec on `checkpoint` (256 calibration windows unless overridden), built in folder/out."""
-    from hailo_pipeline.build.pipeline import build
+    from hailo_pipeline.builder.pipeline import build
 
     spec = example_spec_dict() | {"calibration": SMALL_CALIBRATION} | overrides
     spec["source"] = {"arch": "tcn_encoder", "checkpoint": str(checkpoint)}
@@ -80,7 +80,7 @@ def build_example(folder: Path, checkpoint: Path, **overrides: Any) -> Path:
 def build_fsq_example(folder: Path, checkpoint: Path, compiled: bool = False, version: str = "1.0.0") -> Path:
     """The bundled Conv2d-FSQ example spec (model conv2d-fsq) at `version` on `checkpoint`, in folder/out; with a HEF
     from the DFC double when `compiled`."""
-    from hailo_pipeline.build.pipeline import build
+    from hailo_pipeline.builder.pipeline import build
 
     spec = yaml.safe_load(FSQ_EXAMPLE_SPEC.read_text()) | {"version": version, "calibration": SMALL_CALIBRATION}
     spec["source"] = {"arch": "conv2d_fsq", "checkpoint": str(checkpoint)}

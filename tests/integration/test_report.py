@@ -10,7 +10,7 @@ import pytest
 import yaml
 from playwright.sync_api import sync_playwright
 
-from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.builder.pipeline import build
 from tests.conftest import SMALL_CALIBRATION, example_spec_dict
 
 pytestmark = [pytest.mark.browser]
@@ -82,7 +82,7 @@ def test_a_failing_preview_is_red_says_why_and_gives_the_lines_to_copy(failing_r
 
 
 def test_a_failing_preview_no_layer_lifts_does_not_read_as_passing() -> None:
-    from hailo_pipeline.build.report import _advice
+    from hailo_pipeline.builder.report import _advice
 
     text = _advice({"layers": [], "alls": [], "passed_after": False})
     assert "passes as built" not in text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hailo_pipeline.build.release import SIGNATURE, SUMS, sha256_bytes, sha256_file
+from hailo_pipeline.bundle.release import SIGNATURE, SUMS, sha256_bytes, sha256_file
 
 
 def rewrite_sums(bundle: Path) -> None:

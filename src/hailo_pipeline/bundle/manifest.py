@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,14 @@ def read(release_dir: Path) -> dict[str, Any]:
 
 def dumps(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+def one_release_per_model(releases: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """model -> release for the (model name, release) pairs a host is to serve: a host serves one release of each
+    model (`hailo-pipeline fit` before a deploy, the sidecar at start-up)."""
+    models: dict[str, str] = {}
+    for model, release in releases:
+        if model in models:
+            raise PipelineError(f"{models[model]} and {release} are both model {model}: a host serves one release of each model")
+        models[model] = release
+    return models

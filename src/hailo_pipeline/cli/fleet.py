@@ -15,14 +15,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from hailo_pipeline.hailo.compat import fit_problems
 
     image_hailort = tarball_labels(args.image_tarball).get(HAILORT_LABEL, "") if args.image_tarball else args.image_hailort
+    manifests = [manifest_io.read(release_dir) for release_dir in args.release_dirs]
+    models = manifest_io.one_release_per_model((manifest["name"], manifest["release"]) for manifest in manifests)
     misfits: list[str] = []
-    models: dict[str, str] = {}
-    for release_dir in args.release_dirs:
-        manifest = manifest_io.read(release_dir)
-        if manifest["name"] in models:
-            twice = f"{models[manifest['name']]} and {manifest['release']} are both model {manifest['name']}"
-            raise PipelineError(f"{twice}: a host serves one release of each model")
-        models[manifest["name"]] = manifest["release"]
+    for manifest in manifests:
         problems = fit_problems(
             manifest["hef"],
             args.device_arch or None,

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.build.calibration import RATE_HZ, REGIMES, lint, load_windows, synthetic_windows
-from hailo_pipeline.build.spec import Normalization
+from hailo_pipeline.builder.calibration import RATE_HZ, REGIMES, lint, load_windows, synthetic_windows
+from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 
 NORM = Normalization(

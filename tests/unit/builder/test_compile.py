@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.build.pipeline import build
-from hailo_pipeline.build.release import sha256_bytes
-from hailo_pipeline.build.verify import verify
+from hailo_pipeline.builder.pipeline import build
+from hailo_pipeline.bundle.release import sha256_bytes
+from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.compat import requires_hailort
 from hailo_pipeline.hailo.hef import inspect_hef

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hailo_pipeline.build import heads
-from hailo_pipeline.build.motif_head import fit_prototypes
+from hailo_pipeline.bundle import heads
+from hailo_pipeline.bundle.motif_head import fit_prototypes
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.conv2d_fsq import Conv2dFsq
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hailo_pipeline.build.image_labels import tarball_labels
+from hailo_pipeline.builder.image_labels import tarball_labels
 from hailo_pipeline.errors import PipelineError
 
 LABELS = {"org.hailo-fleet.hailort": "4.23.0", "org.hailo-fleet.platform": "linux/arm64"}

@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.build.heads import from_manifest
-from hailo_pipeline.build.manifest import read
-from hailo_pipeline.build.model_io import to_model_input
-from hailo_pipeline.build.motif_head import PrototypeHead, fit_prototypes
-from hailo_pipeline.build.spec import Normalization
+from hailo_pipeline.bundle.heads import from_manifest
+from hailo_pipeline.bundle.manifest import read
+from hailo_pipeline.bundle.model_io import to_model_input
+from hailo_pipeline.bundle.motif_head import PrototypeHead, fit_prototypes
+from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.onnx_model import OnnxModel
 from tests.conftest import SAMPLES

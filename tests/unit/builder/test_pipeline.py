@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from hailo_pipeline.build import pipeline
-from hailo_pipeline.build.manifest import validate
-from hailo_pipeline.build.pipeline import build
-from hailo_pipeline.build.release import write_bundle
-from hailo_pipeline.build.verify import verify
+from hailo_pipeline.builder import pipeline
+from hailo_pipeline.bundle.manifest import validate
+from hailo_pipeline.builder.pipeline import build
+from hailo_pipeline.bundle.release import write_bundle
+from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.conv2d_fsq import load_conv2d_fsq
 from hailo_pipeline.model.examples import tcn_encoder_state
@@ -177,7 +177,7 @@ def test_fixed_shape_onnx_must_match_the_spec_window(write_spec: Callable[..., P
 
 
 def test_nan_in_real_calibration_fails_the_lint(write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    from hailo_pipeline.build.calibration import synthetic_windows
+    from hailo_pipeline.builder.calibration import synthetic_windows
 
     windows = synthetic_windows(256, 100, 1, 0)[:, 0]
     windows[7, 3, 2] = np.nan

@@ -11,9 +11,9 @@ import onnx
 import pytest
 import yaml
 
-from hailo_pipeline.build.int8_preview import layers
-from hailo_pipeline.build.pipeline import build, plan
-from hailo_pipeline.build.spec import parse_spec
+from hailo_pipeline.builder.int8_preview import layers
+from hailo_pipeline.builder.pipeline import build, plan
+from hailo_pipeline.builder.spec import parse_spec
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.onnx_rewrite import import_onnx
 from tests.conftest import SMALL_CALIBRATION, example_spec_dict
@@ -78,9 +78,9 @@ def test_a_model_that_passes_gets_no_advice_but_its_sensitivity(tmp_path: Path, 
 def test_the_preview_quantizes_activations_to_uint8_with_a_zero_point(tmp_path: Path, sources: dict[str, Path]) -> None:
     import numpy as np
 
-    from hailo_pipeline.build import int8_preview
-    from hailo_pipeline.build.heads import LatentHead
-    from hailo_pipeline.build.motif_head import fit_prototypes
+    from hailo_pipeline.builder import int8_preview
+    from hailo_pipeline.bundle.heads import LatentHead
+    from hailo_pipeline.bundle.motif_head import fit_prototypes
     from hailo_pipeline.model.onnx_model import OnnxModel
 
     graph = import_onnx(sources["tcn_encoder_onnx"].read_bytes()).onnx

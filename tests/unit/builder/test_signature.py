@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hailo_pipeline.build.release import SIGNATURE, SUMS, check_sums
-from hailo_pipeline.build.signature import NAMESPACE, SigningKey, verify_signature
-from hailo_pipeline.build.verify import verify
+from hailo_pipeline.bundle.release import SIGNATURE, SUMS, check_sums
+from hailo_pipeline.bundle.signature import NAMESPACE, SigningKey, verify_signature
+from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.cli import main
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import build_example

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hailo_pipeline.build.spec import IMU_CHANNELS, load_spec, parse_spec
+from hailo_pipeline.builder.spec import IMU_CHANNELS, load_spec, parse_spec
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import EXAMPLE_SPEC, example_spec_dict
 

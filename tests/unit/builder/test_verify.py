@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.build.release import SUMS, sha256_bytes
-from hailo_pipeline.build.verify import verify
+from hailo_pipeline.bundle.release import SUMS, sha256_bytes
+from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import build_example
 from tests.support.tamper import rewrite_sums

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.builder.pipeline import build
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.compat import DEVICE_RUNS, fit_problems
 from hailo_pipeline.hailo.hef import Stream, describe, parse_hef

@@ -6,7 +6,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from hailo_pipeline.build.spec import parse_spec
+from hailo_pipeline.builder.spec import parse_spec
 from tests.conftest import REPO_ROOT, role_filter_plugin
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hailo_pipeline.build.signature import SigningKey
+from hailo_pipeline.bundle.signature import SigningKey
 from tests.conftest import CLI, SAMPLES, build_compiled_example, build_example
 from tests.support.sidecar_server import RunningSidecar, post, running
 from tests.support.signers import allowed_signers, make_signer
