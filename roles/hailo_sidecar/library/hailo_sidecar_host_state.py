@@ -134,7 +134,7 @@ def host_state(module: AnsibleModule) -> dict[str, Any]:
 
     def inspect(kind: str, template: str, name: str) -> Any:
         """docker KIND inspect's answer through a template of JSON fields, or None when there is no such object."""
-        rc, out, _ = module.run_command(["docker", kind, "inspect", "--format", template, name])
+        rc, out, _ = module.run_command(["docker", kind, "inspect", "--format", template, name], expand_user_and_vars=False)
         return json.loads(out) if rc == 0 else None
 
     models = Path(p["models_dir"])

@@ -91,7 +91,8 @@ def install(module: AnsibleModule, folder: Path, signers: Path | None, release: 
     shutil.rmtree(part, ignore_errors=True)
     try:
         part.mkdir()
-        rc, out, err = module.run_command(["tar", "--extract", "--gzip", "--file", str(archive), "--directory", str(part)])
+        untar = ["tar", "--extract", "--gzip", "--file", str(archive), "--directory", str(part)]
+        rc, out, err = module.run_command(untar, expand_user_and_vars=False)
         if rc != 0:
             raise RefusedError((err or out).strip() or f"tar exit {rc}")
         check_bundle(part, signers)

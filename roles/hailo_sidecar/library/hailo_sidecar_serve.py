@@ -99,7 +99,7 @@ def serve(module: AnsibleModule) -> list[str]:
     p = module.params
 
     def sidecar(*argv: str) -> Run:
-        rc, out, err = module.run_command(["docker", "exec", p["container"], *argv])
+        rc, out, err = module.run_command(["docker", "exec", p["container"], *argv], expand_user_and_vars=False)
         return rc, out, err
 
     switched = []
