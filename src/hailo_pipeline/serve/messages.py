@@ -46,7 +46,7 @@ class LoadRequest:
     threads: int
     timeout_ms: int
     allowed_signers: Path | None = None  # None: signatures not required
-    parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (parity.py); 0: none
+    parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (device/parity.py); 0: none
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), default=str).encode()  # paths as strings

@@ -16,7 +16,7 @@ HEADER = struct.Struct("<BIII")
 
 class Kind(enum.IntEnum):
     # event loop -> device process
-    LOAD = 1  # payload: JSON LoadRequest (device_process.py)
+    LOAD = 1  # payload: JSON LoadRequest (messages.py)
     INFER = 2  # payload: float32 window rows
     UNLOAD = 3
     STOP = 4
@@ -26,7 +26,7 @@ class Kind(enum.IntEnum):
     ANSWER = 12  # payload: float32 [seconds, answers...] (the engine's head's answers, in its order)
     FAILED = 13  # payload: UTF-8 reason
     HEALTH = 14  # payload: UTF-8 failure, empty when the engine recovered
-    PARITY = 15  # payload: float32 [cosine, threshold] of one sampled window (parity.py)
+    PARITY = 15  # payload: float32 [cosine, threshold] of one sampled window (device/parity.py)
 
 
 class Frame(NamedTuple):

@@ -1,6 +1,6 @@
 """The device process: the one process that owns the accelerator and every loaded release's engine.
 
-The sidecar's event loop forks it at start-up and talks to it in frames (wire.py). Its main thread runs
+The sidecar's event loop forks it at start-up and talks to it in frames (serve/wire.py). Its main thread runs
 windows one at a time, in arrival order, on the engine a frame names, so inference never competes with
 HTTP parsing for one interpreter lock. A release is loaded beside the others on a thread of its own
 (checksums, backend, warm-up, golden vectors) while the main thread keeps answering; on HailoRT all of

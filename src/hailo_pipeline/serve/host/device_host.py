@@ -117,7 +117,7 @@ class DeviceHost:
     opener: OpenEngine = device_process.open_engine
     observe: Callable[[int, float], None] = lambda key, seconds: None  # an engine's backend time for one window
     loop_turn_s: Callable[[], float] = lambda: 0.0  # the event loop's longest recent turn (loop_watch.py)
-    parity: Callable[[int, float, float], None] = lambda key, cosine, threshold: None  # a sampled window's (parity.py)
+    parity: Callable[[int, float, float], None] = lambda key, cosine, threshold: None  # a sampled window's (device/parity.py)
     loaded: dict[int, Loaded] = field(default_factory=dict)
     paces: dict[int, _Pace] = field(default_factory=dict)  # by engine key; seeded with the warm-up's pace at load
     queued_s: float = 0.0  # the device work waiting: each window in flight at its model's pace

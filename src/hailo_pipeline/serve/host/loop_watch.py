@@ -3,7 +3,7 @@
 A request's bytes sit in the socket until the loop polls (up to a turn), and its admission runs once that
 turn's I/O is done (up to a turn). Idle, a turn is microseconds; under overload it is every ready
 connection's refusal, milliseconds (2.5-4.5 ms at 64 closed-loop clients on 2 cores). The admission
-(device_host.py) counts TURNS_BEFORE_ADMISSION of the longest recent turn; what comes after admission it
+(host/device_host.py) counts TURNS_BEFORE_ADMISSION of the longest recent turn; what comes after admission it
 measures on the answers themselves.
 """
 
