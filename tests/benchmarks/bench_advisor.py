@@ -8,7 +8,7 @@ through the CLI, as build.yml runs it (a new process; the bundle exists, nothing
 
 Targets: the advisor adds < 60 s to a build; an unchanged rebuild takes < 2 s.
 
-Usage: .venv/bin/python scripts/bench_advisor.py
+Usage: .venv/bin/python -m tests.benchmarks.bench_advisor
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 from hailo_pipeline.builder.pipeline import build
 from hailo_pipeline.model.examples import original_tcn_onnx
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def timed_build(spec: Path, out: Path) -> tuple[float, float, str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from benchlib import REPO, example_release
+from tests.benchmarks.benchlib import REPO, example_release
 
 BASE_IMAGE = "hailo-fleet/debian-systemd:bookworm-amd64"
 PI_IMAGE = "hailo-fleet/fleet-bench-pi:bookworm-amd64"  # the base with sshd, built once

@@ -1,4 +1,4 @@
--- wrk script of scripts/bench_overload.py: POSTs the body file given after `--`, counts answers by HTTP status
+-- wrk script of tests/benchmarks/bench_overload.py: POSTs the body file given after `--`, counts answers by HTTP status
 -- and prints them as one JSON line when the run ends.
 local threads = {}
 

@@ -4,7 +4,7 @@
   full build without the DFC (CLI)            target < 60 s
   repeated build, same inputs (CLI)           target < 2 s
 
-Usage: .venv/bin/python scripts/bench_toolkit.py
+Usage: .venv/bin/python -m tests.benchmarks.bench_toolkit
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hailo_pipeline.model.preflight import preflight
 # The CLI of the interpreter running this script, whether or not its venv is activated.
 CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _seconds(action: Callable[[], object]) -> float:

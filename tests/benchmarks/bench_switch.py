@@ -12,7 +12,7 @@ first to the last stub of that switch (0 when there was none).
 
 Molecule's default scenario prints the figure for an image change beside the old container (docker's alias).
 
-Usage: .venv/bin/python scripts/bench_switch.py [--hz 100]
+Usage: .venv/bin/python -m tests.benchmarks.bench_switch [--hz 100]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from benchlib import CLI, REPO, example_release, free_port, serving
+from tests.benchmarks.benchlib import CLI, REPO, example_release, free_port, serving
 
 SETTLE_S = 3  # calls before and after each switch
 

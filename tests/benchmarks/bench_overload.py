@@ -2,14 +2,14 @@
 clients against the sidecar's capacity, on this machine, in one run.
 
 wrk (Debian package; one thread, so the load costs the 2 cores little) holds N-1 keep-alive connections
-closed-loop and counts answers by status (scripts/bench_overload.lua); one more client, `hailo-pipeline
+closed-loop and counts answers by status (bench_overload.lua beside it); one more client, `hailo-pipeline
 bench`'s, is the probe: it measures the latency of each of its own answered requests, which wait in the same
 line as everyone's. Capacity is the in-process rate of the device process's work, one window at a time.
 
 Targets: at 64 clients (4x what 16 need) answers/s >= 80 % of the 16-client figure, answered p99 < 45 ms,
 refusals immediate 503s.
 
-Usage: .venv/bin/python scripts/bench_overload.py [--seconds 15]
+Usage: .venv/bin/python -m tests.benchmarks.bench_overload [--seconds 15]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from benchlib import example_release, in_process_ms, serving
 from hailo_pipeline.clients.bench import BenchResult, bench, request_window
+from tests.benchmarks.benchlib import example_release, in_process_ms, serving
 
 LUA = Path(__file__).with_name("bench_overload.lua")
 CLIENTS = (16, 32, 64, 128)

@@ -16,15 +16,15 @@ from pathlib import Path
 import httpx
 import yaml
 
-from hailo_pipeline.build.pipeline import build
+from hailo_pipeline.builder.pipeline import build
+from hailo_pipeline.clients.bench import request_window
 from hailo_pipeline.model.examples import example_checkpoint
-from hailo_pipeline.serve.backends import DeviceAccess
-from hailo_pipeline.serve.bench import request_window
-from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.device.engine import load_engine
+from hailo_pipeline.serve.messages import DeviceAccess
 
 # The CLI of the interpreter running the benchmark, whether or not its venv is activated.
 CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def example_release(folder: Path, version: str = "1.0.0") -> Path:

@@ -7,7 +7,7 @@ starts `hailo-pipeline serve` on it (ONNX Runtime backend, 1 thread, as raw), th
   16 clients                      throughput >= 70 % of raw in-process, p99 < 45 ms (EdgeInfer's read timeout)
   RSS after 20 000 requests       < 300 MB, and not growing over the next 20 000
 
-Usage: .venv/bin/python scripts/bench_sidecar.py
+Usage: .venv/bin/python -m tests.benchmarks.bench_sidecar
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import orjson
 
-from benchlib import example_release, in_process_ms, rss_mb, serving
 from hailo_pipeline.clients.bench import bench, request_window
+from tests.benchmarks.benchlib import example_release, in_process_ms, rss_mb, serving
 
 WINDOW = request_window()
 

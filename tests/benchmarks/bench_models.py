@@ -8,7 +8,7 @@ probe client: bench_overload.point) for throughput. The figures are the medians 
 
 Target: with the second model loaded and idle, p50/p99 at 1 client and answers/s at 16 within 5 % of the TCN alone.
 
-Usage: .venv/bin/python scripts/bench_models.py [--rounds 3] [--seconds 10]
+Usage: .venv/bin/python -m tests.benchmarks.bench_models [--rounds 3] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import orjson
 
-from bench_overload import point
-from benchlib import example_fsq_release, example_release, serving
 from hailo_pipeline.clients.bench import bench, request_window
+from tests.benchmarks.bench_overload import point
+from tests.benchmarks.benchlib import example_fsq_release, example_release, serving
 
 
 def measure(releases: tuple[Path, ...], body_file: Path, seconds: int) -> dict[str, float]:
