@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hailo_pipeline.bundle.release import SIGNATURE, SUMS, sha256_bytes, sha256_file
+from hailo_pipeline.bundle.release import sha256_bytes, sha256_file
+from hailo_pipeline.bundle.trust import SIGNATURE, SUMS
 
 
 def rewrite_sums(bundle: Path) -> None:

@@ -3,7 +3,8 @@
 build_id = sha256 over every input that changes the result, each named and hashed on its own:
 the source bytes, the spec's meaning, the calibration data, the toolchain versions and this package's
 own code. A bundle lives in <out>/<name>-<version>-<build_id[:12]>/ and is written to a temporary
-folder beside it, then renamed: a failed build leaves nothing behind.
+folder beside it, then renamed: a failed build leaves nothing behind. Whether a bundle is whole (and signed) is
+trust.check_bundle's to say, here as a PipelineError (check_sums).
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from hailo_pipeline.bundle.trust import SUMS, UntrustedBundle, check_bundle
 from hailo_pipeline.errors import PipelineError
-
-SUMS = "SHA256SUMS"
-SIGNATURE = "SHA256SUMS.sig"  # optional, over SHA256SUMS itself (signature.py): not listed in it
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -65,25 +64,13 @@ def write_bundle(out_dir: Path, release: str, files: Mapping[str, bytes]) -> Pat
     return final
 
 
-def check_sums(release_dir: Path) -> dict[str, str]:
-    """Verifies every file SHA256SUMS lists and that nothing else is in the bundle (but its signature); returns
-    name -> sha256."""
-    sums_path = release_dir / SUMS
-    if not sums_path.is_file():
-        raise PipelineError(f"{release_dir} has no {SUMS}: not a release bundle (or an unfinished one)")
-    listed: dict[str, str] = {}
-    for number, line in enumerate(sums_path.read_text().splitlines(), 1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or "/" in name:
-            raise PipelineError(f"{sums_path}:{number}: malformed line {line!r}")
-        listed[name] = digest
-    present = {p.name for p in release_dir.iterdir() if p.name not in (SUMS, SIGNATURE)}
-    if present - set(listed):
-        raise PipelineError(f"{release_dir}: files not listed in {SUMS}: {', '.join(sorted(present - set(listed)))}")
-    for name, digest in listed.items():
-        path = release_dir / name
-        if not path.is_file():
-            raise PipelineError(f"{release_dir}: {name} is listed in {SUMS} but missing")
-        if sha256_file(path) != digest:
-            raise PipelineError(f"{release_dir}: {name} does not match its sha256 in {SUMS}: the bundle is corrupted")
-    return listed
+def check_sums(release_dir: Path, allowed_signers: Path | None = None) -> dict[str, str]:
+    """The one trust check (trust.check_bundle): with allowed_signers, SHA256SUMS.sig must be a good signature by a
+    key it lists; every file SHA256SUMS lists must match and nothing else be in the bundle (but its signature).
+    Returns name -> sha256; raises PipelineError naming the bundle and the reason."""
+    try:
+        check_bundle(release_dir, allowed_signers)
+    except UntrustedBundle as exc:
+        raise PipelineError(f"{release_dir}: {exc}") from None
+    lines = (release_dir / SUMS).read_text().splitlines()
+    return {name: digest.lower() for digest, name in (line.split("  ", 1) for line in lines)}

@@ -1,8 +1,8 @@
 """Who built a release: its SHA256SUMS signed with an ed25519 key by OpenSSH's `ssh-keygen -Y sign`, into
 SHA256SUMS.sig, and checked by `ssh-keygen -Y verify` against an allowed-signers file (ssh-keygen(1), ALLOWED
-SIGNERS: `<principal> <key type> <key>` per line). SHA256SUMS lists every other file of the bundle
-(release.check_sums), so a good signature over it vouches for the whole bundle once the sums check. Every Pi has
-ssh-keygen: nothing new to install there. ed25519 signatures are deterministic: signing a bundle again writes
+SIGNERS: `<principal> <key type> <key>` per line). The check itself is trust.check_bundle's (release.check_sums
+with allowed_signers); this module signs, and says who signed. Every Pi has ssh-keygen: nothing new to install
+there. ed25519 signatures are deterministic: signing a bundle again writes
 the same bytes, which keeps `build` idempotent.
 """
 
@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hailo_pipeline.bundle.release import SIGNATURE, SUMS
+from hailo_pipeline.bundle.trust import NAMESPACE, SIGNATURE, SUMS
 from hailo_pipeline.errors import PipelineError
 
-NAMESPACE = "hailo-fleet-release"  # a signature made for anything else (git, files) does not verify as a release
 _GOOD = re.compile(r'Good "[^"]*" signature (?:for (?P<principal>\S+) )?with (?P<key>\S+ key \S+)')
 
 
@@ -111,7 +110,7 @@ class SigningKey:
 
 def signer(release_dir: Path) -> str:
     """The key SHA256SUMS.sig was made with, checked against SHA256SUMS but not against any list of signers."""
-    sig = _signature(release_dir)
+    sig = release_dir / SIGNATURE
     proc = _ssh_keygen("-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(sig), stdin=(release_dir / SUMS).read_bytes())
     if proc.returncode != 0:
         raise PipelineError(
@@ -120,30 +119,11 @@ def signer(release_dir: Path) -> str:
     return _good(proc)["key"]
 
 
-def _signature(release_dir: Path) -> Path:
+def signed_by(release_dir: Path, allowed_signers: Path) -> Signed:
+    """Who signed a bundle release.check_sums(release_dir, allowed_signers) has accepted: the key and the name
+    allowed_signers lists it under. A report, not a check."""
     sig = release_dir / SIGNATURE
-    if not sig.is_file():
-        raise PipelineError(
-            f"{release_dir} is not signed (no {SIGNATURE}) and signatures are required: build it with "
-            "`hailo-pipeline build --sign-key KEY` (build.yml: model_build_sign_key)"
-        )
-    return sig
-
-
-def verify_signature(release_dir: Path, allowed_signers: Path) -> Signed:
-    """SHA256SUMS.sig is a good signature over SHA256SUMS by a key allowed_signers lists; raises saying why not."""
-    if not allowed_signers.is_file():
-        raise PipelineError(f"allowed-signers file {allowed_signers} does not exist")
-    sig = _signature(release_dir)
     found = _ssh_keygen("-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers))
     if found.returncode != 0:
-        raise PipelineError(f"{release_dir}: signed by {signer(release_dir)}, which {allowed_signers} does not list: an unknown signer")
-    principal = found.stdout.decode().split()[0]
-    sums = (release_dir / SUMS).read_bytes()
-    proc = _ssh_keygen("-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", str(sig), stdin=sums)
-    if proc.returncode != 0:
-        raise PipelineError(
-            f"{release_dir}: {SIGNATURE} by {principal} does not verify: {SUMS} changed after signing, or the signature "
-            f"was made for another namespace than {NAMESPACE} ({_said(proc)})"
-        )
-    return Signed(key=_good(proc)["key"], principal=principal)
+        raise PipelineError(f"{release_dir}: ssh-keygen finds no signer of {SIGNATURE} in {allowed_signers}: {_said(found)}")
+    return Signed(key=signer(release_dir), principal=found.stdout.decode().split()[0])

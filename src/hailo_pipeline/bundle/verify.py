@@ -11,7 +11,7 @@ from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.golden import Golden, failures
 from hailo_pipeline.bundle.model_io import Normalization, to_latents, to_model_input
 from hailo_pipeline.bundle.release import check_sums
-from hailo_pipeline.bundle.signature import verify_signature
+from hailo_pipeline.bundle.signature import signed_by
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hef import parse_hef
 from hailo_pipeline.model.onnx_model import OnnxModel
@@ -20,11 +20,11 @@ REQUIRED_FILES = ("release.json", "model.onnx", "golden.npz", "report.html")
 
 
 def verify(release_dir: Path, allowed_signers: Path | None = None) -> dict[str, Any]:
-    """With allowed_signers, the bundle must also be signed by a key that file lists (signature.py)."""
+    """With allowed_signers, the bundle must also be signed by a key that file lists (trust.check_bundle)."""
     if not release_dir.is_dir():
         raise PipelineError(f"{release_dir} is not a directory")
-    signed = verify_signature(release_dir, allowed_signers) if allowed_signers is not None else None
-    sums = check_sums(release_dir)
+    sums = check_sums(release_dir, allowed_signers)
+    signed = signed_by(release_dir, allowed_signers) if allowed_signers is not None else None
     manifest = manifest_io.read(release_dir)
     required = [*REQUIRED_FILES, *(["model.hef"] if manifest["hef"] is not None else [])]
     missing = [name for name in required if name not in sums]

@@ -6,9 +6,8 @@ import pytest
 
 from hailo_pipeline.bundle.heads import from_manifest
 from hailo_pipeline.bundle.manifest import read
-from hailo_pipeline.bundle.model_io import to_model_input
+from hailo_pipeline.bundle.model_io import Normalization, to_model_input
 from hailo_pipeline.bundle.motif_head import PrototypeHead, fit_prototypes
-from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.onnx_model import OnnxModel
 from tests.conftest import SAMPLES

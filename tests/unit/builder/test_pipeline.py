@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from hailo_pipeline.builder import pipeline
-from hailo_pipeline.bundle.manifest import validate
 from hailo_pipeline.builder.pipeline import build
+from hailo_pipeline.bundle.manifest import validate
 from hailo_pipeline.bundle.release import write_bundle
 from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hailo_pipeline.bundle.release import SIGNATURE, SUMS, check_sums
-from hailo_pipeline.bundle.signature import NAMESPACE, SigningKey, verify_signature
+from hailo_pipeline.bundle.release import check_sums
+from hailo_pipeline.bundle.signature import SigningKey, signed_by
+from hailo_pipeline.bundle.trust import SIGNATURE, SUMS
 from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.cli import main
 from hailo_pipeline.errors import PipelineError
@@ -53,8 +54,8 @@ def test_a_signed_bundle_verifies_and_names_its_signer(bundle: Path, gpusrv: Sig
     signed = SigningKey.read(str(gpusrv.key)).sign(bundle)
     assert signed.written
     assert signed.key == fingerprint(gpusrv)
-    assert verify_signature(bundle, allowed).as_dict() == {"key": signed.key, "principal": "gpusrv", "written": False}
-    assert set(check_sums(bundle)) == {p.name for p in bundle.iterdir()} - {SUMS, SIGNATURE}  # the signature is no stray file
+    assert set(check_sums(bundle, allowed)) == {p.name for p in bundle.iterdir()} - {SUMS, SIGNATURE}  # the signature is no stray file
+    assert signed_by(bundle, allowed).as_dict() == {"key": signed.key, "principal": "gpusrv", "written": False}
     assert verify(bundle, allowed)["signature"]["principal"] == "gpusrv"
 
 
@@ -68,8 +69,8 @@ def test_signing_again_writes_nothing_new(bundle: Path, gpusrv: Signer) -> None:
 
 
 def test_an_unsigned_bundle_is_refused_when_signatures_are_required(bundle: Path, allowed: Path) -> None:
-    with pytest.raises(PipelineError, match=re.escape(f"is not signed (no {SIGNATURE}) and signatures are required")):
-        verify_signature(bundle, allowed)
+    with pytest.raises(PipelineError, match=re.escape(f"{bundle}: not signed (no {SIGNATURE}) and signatures are required")):
+        check_sums(bundle, allowed)
     check_sums(bundle)  # and accepted when they are not
 
 
@@ -77,8 +78,8 @@ def test_a_bundle_changed_after_signing_is_refused_even_with_its_sums_recomputed
     sign(bundle, gpusrv)
     edit_report(bundle)
     check_sums(bundle)  # the checksums alone no longer see it
-    with pytest.raises(PipelineError, match="does not verify: SHA256SUMS changed after signing"):
-        verify_signature(bundle, allowed)
+    with pytest.raises(PipelineError, match="the signature by gpusrv does not verify: SHA256SUMS changed after signing"):
+        check_sums(bundle, allowed)
     with pytest.raises(PipelineError, match="changed after signing"):
         verify(bundle, allowed)
 
@@ -88,7 +89,7 @@ def test_an_unknown_signer_is_refused_with_its_key(bundle: Path, allowed: Path, 
     sign(bundle, stranger)
     unknown = f"signed by {fingerprint(stranger)}, which {allowed} does not list: an unknown signer"
     with pytest.raises(PipelineError, match=re.escape(unknown)):
-        verify_signature(bundle, allowed)
+        check_sums(bundle, allowed)
 
 
 def test_a_signature_made_for_another_namespace_is_refused(bundle: Path, gpusrv: Signer, allowed: Path) -> None:
@@ -99,8 +100,9 @@ def test_a_signature_made_for_another_namespace_is_refused(bundle: Path, gpusrv:
         check=True,
     )
     (bundle / SIGNATURE).write_bytes(other.stdout)
-    with pytest.raises(PipelineError, match=f"made for another namespace than {NAMESPACE}"):
-        verify_signature(bundle, allowed)
+    # ssh-keygen -Y verify -n hailo-fleet-release refuses it as it refuses a changed SHA256SUMS
+    with pytest.raises(PipelineError, match="the signature by gpusrv does not verify"):
+        check_sums(bundle, allowed)
 
 
 def test_only_ed25519_keys_sign(tmp_path: Path) -> None:
@@ -128,7 +130,7 @@ def test_cli_verify_requires_the_signature_it_is_given_signers_for(
     bundle: Path, gpusrv: Signer, allowed: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["verify", str(bundle), "--allowed-signers", str(allowed)]) == 1
-    assert "is not signed" in capsys.readouterr().err
+    assert "not signed (no SHA256SUMS.sig)" in capsys.readouterr().err
     sign(bundle, gpusrv)
     assert main(["verify", str(bundle), "--allowed-signers", str(allowed), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["signature"]["principal"] == "gpusrv"
@@ -139,7 +141,7 @@ def test_cli_sign_signs_a_bundle_built_before_and_refuses_one_that_fails_its_sum
 ) -> None:
     assert main(["sign", str(bundle), "--key", str(gpusrv.key), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["signature"] == {"key": fingerprint(gpusrv), "principal": "", "written": True}
-    verify_signature(bundle, allowed)
+    check_sums(bundle, allowed)
     (bundle / "model.onnx").write_bytes(b"damaged")
     assert main(["sign", str(bundle), "--key", str(gpusrv.key)]) == 1
     assert "model.onnx does not match its sha256" in capsys.readouterr().err
@@ -160,7 +162,8 @@ def test_cli_build_signs_with_a_key_on_stdin_and_again_writes_nothing(
         assert main(["build", str(spec), "--out", str(out), "--sign-key", "-", "--json"]) == 0
         runs.append(json.loads(capsys.readouterr().out))
     assert [(r["cached"], r["signature"]["written"]) for r in runs] == [(False, True), (True, False)]
-    assert verify_signature(Path(runs[0]["release_dir"]), allowed).principal == "gpusrv"
+    check_sums(Path(runs[0]["release_dir"]), allowed)
+    assert signed_by(Path(runs[0]["release_dir"]), allowed).principal == "gpusrv"
 
 
 def test_cli_build_refuses_a_bad_key_before_building(

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.bundle.release import SUMS, sha256_bytes
+from hailo_pipeline.bundle.release import sha256_bytes
+from hailo_pipeline.bundle.trust import SUMS
 from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import build_example
@@ -40,7 +41,7 @@ def test_flipped_byte_in_the_model_is_corruption(bundle: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda b: (b / SUMS).unlink(), "has no SHA256SUMS"),
+        (lambda b: (b / SUMS).unlink(), "no SHA256SUMS: not a release bundle"),
         (lambda b: (b / "golden.npz").unlink(), "golden.npz is listed in SHA256SUMS but missing"),
         (lambda b: (b / "extra.bin").write_bytes(b"x"), "files not listed in SHA256SUMS: extra.bin"),
         (lambda b: (b / SUMS).write_text("nonsense\n"), "malformed line"),
@@ -101,5 +102,5 @@ def test_a_host_tail_that_is_not_the_one_measured_is_refused(fsq_bundle: Path, t
 def test_not_a_bundle(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="is not a directory"):
         verify(tmp_path / "absent")
-    with pytest.raises(PipelineError, match="has no SHA256SUMS"):
+    with pytest.raises(PipelineError, match="no SHA256SUMS: not a release bundle"):
         verify(tmp_path)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hailo_pipeline.hailo.compat import fit_problems
-from tests.unit.builder.test_image_labels import saved_image_tarball
 from tests.conftest import CLI
+from tests.unit.builder.test_image_labels import saved_image_tarball
 
 HEF_8P_333 = {"hw_arch": "HAILO8P", "sdk_version": "3.33.0", "requires_hailort": "4.23.0"}
 

@@ -15,7 +15,6 @@ from hailo_pipeline.bundle import heads
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.golden import Golden, failures
 from hailo_pipeline.bundle.release import check_sums
-from hailo_pipeline.bundle.signature import verify_signature
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import HailoRTError
 from hailo_pipeline.model.parity import Parity
@@ -121,9 +120,7 @@ def load_engine(
     """Checks the bundle (its signature when allowed_signers is given, checksums, manifest) and opens the backend."""
     if not release_dir.is_dir():
         raise PipelineError(f"release dir {release_dir} does not exist (HAILO_RELEASE_DIR)")
-    if allowed_signers is not None:
-        verify_signature(release_dir, allowed_signers)
-    check_sums(release_dir)
+    check_sums(release_dir, allowed_signers)
     manifest = manifest_io.read(release_dir)
     choice = choose(requested, manifest["hef"] is not None, access)
     try:
