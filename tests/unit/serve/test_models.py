@@ -13,8 +13,8 @@ import numpy as np
 import orjson
 import pytest
 
-from hailo_pipeline.serve.backends import DeviceAccess
-from hailo_pipeline.serve.engine import load_engine
+from hailo_pipeline.serve.device.engine import load_engine
+from hailo_pipeline.serve.messages import DeviceAccess
 from tests.conftest import SAMPLES, build_compiled_example, build_fsq_example
 from tests.support.sidecar_server import RunningSidecar, post, running
 
@@ -237,12 +237,12 @@ def test_edgeinfer_model_names_one_that_does_not_fit(bundle: Path, fsq_bundle: P
 
 def test_two_bundles_of_one_model_are_refused_at_start(bundle: Path, tmp_path: Path) -> None:
     from hailo_pipeline.errors import PipelineError
-    from hailo_pipeline.serve.models import Sidecar
+    from hailo_pipeline.serve.host.models import Sidecar
     from hailo_pipeline.serve.settings import SidecarConfig
 
     copy = tmp_path / "copy"
     copy.symlink_to(bundle)
-    with pytest.raises(PipelineError, match="are both model 'tcn-encoder': each served model needs a name of its own"):
+    with pytest.raises(PipelineError, match=f"{bundle} and {copy} are both model tcn-encoder: a host serves one release of each model"):
         Sidecar(SidecarConfig(release_dirs=(bundle, copy)))
 
 
@@ -322,7 +322,7 @@ def test_a_window_that_does_not_fit_the_engine_fails_alone_and_the_device_proces
     import socket
 
     from hailo_pipeline.serve import wire
-    from hailo_pipeline.serve.device_process import DeviceProcess
+    from hailo_pipeline.serve.device.process import DeviceProcess
 
     ours, theirs = socket.socketpair()
     with ours, theirs:
@@ -340,7 +340,7 @@ def test_a_window_that_does_not_fit_the_engine_fails_alone_and_the_device_proces
 
 
 def test_a_manifest_with_a_broken_host_tail_is_refused_with_what_is_wrong(fsq_bundle: Path) -> None:
-    from hailo_pipeline.build.manifest import validate
+    from hailo_pipeline.bundle.manifest import validate
     from hailo_pipeline.errors import PipelineError
 
     manifest = json.loads((fsq_bundle / "release.json").read_text())

@@ -69,14 +69,12 @@ class Sidecar:
             self.loop_watch.turn_s,
             self._parity,
         )
-        self.models: dict[str, Model] = {}
-        for release_dir in config.release_dirs:
-            name, manifest, problem = _read_name(release_dir)
-            if name in self.models:
-                raise PipelineError(
-                    f"{self.models[name].release_dir} and {release_dir} are both model {name!r}: each served model needs a name of its own"
-                )
-            self.models[name] = Model(name, release_dir, manifest, not_ready=problem or "loading the release")
+        configured = [(release_dir, *_read_name(release_dir)) for release_dir in config.release_dirs]
+        manifest_io.one_release_per_model((name, str(release_dir)) for release_dir, name, _, _ in configured)
+        self.models: dict[str, Model] = {
+            name: Model(name, release_dir, manifest, not_ready=problem or "loading the release")
+            for release_dir, name, manifest, problem in configured
+        }
         self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding()
         self.switching = asyncio.Lock()  # one switch at a time: the models share the device's room
 
