@@ -1,4 +1,4 @@
-"""The host tails (build/heads.py): the FSQ classifier's numpy copy against PyTorch's, and both heads through
+"""The host tails (bundle/heads.py): the FSQ classifier's numpy copy against PyTorch's, and both heads through
 the manifest and back."""
 
 from __future__ import annotations

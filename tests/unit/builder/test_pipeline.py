@@ -205,7 +205,15 @@ def test_an_interrupted_write_leaves_no_temporary_folder(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "changed",
-    ["cli.py", "model/parity.py", "build/spec.py", "hailo/hef.py", "hailo/templates/model_script.alls.j2", "serve/device_host.py"],
+    [
+        "cli/__init__.py",
+        "model/parity.py",
+        "builder/spec.py",
+        "bundle/heads.py",
+        "hailo/hef.py",
+        "hailo/templates/model_script.alls.j2",
+        "serve/host/device_host.py",
+    ],
 )
 def test_a_change_anywhere_in_the_package_changes_the_build_id(
     tmp_path: Path, write_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, changed: str
@@ -216,6 +224,7 @@ def test_a_change_anywhere_in_the_package_changes_the_build_id(
     spec = write_spec()
     before = pipeline.plan(spec, tmp_path / "out").build_id
     assert pipeline.plan(spec, tmp_path / "out").build_id == before, "same code, same build id"
+    assert (copy / changed).is_file(), "a file of the package (a new one would change the digest too)"
     with (copy / changed).open("a") as source:
         source.write("\n# a fix\n")
     assert pipeline.plan(spec, tmp_path / "out").build_id != before
