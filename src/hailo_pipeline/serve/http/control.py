@@ -11,7 +11,9 @@ from fastapi.responses import Response
 
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.control import CONTROL_HOST
+from hailo_pipeline.serve.http import refusal
 from hailo_pipeline.serve.http.exchange import json_response, sidecar_of
+from hailo_pipeline.serve.http.refusal import CONTROL_ROUTE, Refused
 
 router = APIRouter(prefix="/control", include_in_schema=False)
 
@@ -19,7 +21,7 @@ router = APIRouter(prefix="/control", include_in_schema=False)
 def _elsewhere(request: Request) -> Response | None:
     """A 404 unless the request came in on the control listener."""
     if tuple(request.scope.get("server") or ()) != (CONTROL_HOST, sidecar_of(request).config.control_port):
-        return json_response({"error": "not_found", "detail": "Not Found"}, 404)
+        return refusal.response(CONTROL_ROUTE, Refused(404, "not_found", "Not Found"))
     return None
 
 
@@ -32,11 +34,11 @@ async def switch(request: Request) -> Response:
         doc = orjson.loads(await request.body())
         release_dir = Path(doc["release_dir"])
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return json_response({"error": "bad_request", "detail": 'body must be {"release_dir": "/models/releases/<release>"}'}, 400)
+        return refusal.response(CONTROL_ROUTE, Refused(400, "bad_request", 'body must be {"release_dir": "/models/releases/<release>"}'))
     try:
         return json_response(await sidecar.switch(release_dir))
     except PipelineError as exc:
-        return json_response({"error": "not_switched", "detail": str(exc), "serving": sidecar.state()["models"]}, 409)
+        return refusal.response(CONTROL_ROUTE, Refused(409, "not_switched", str(exc), extra={"serving": sidecar.state()["models"]}))
 
 
 @router.get("/state")
