@@ -164,16 +164,62 @@ def calls(hailort_double: ModuleType, tmp_path: Path, monkeypatch: pytest.Monkey
     return tmp_path / "calls"
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    """The small example bundle, built once per module that uses it."""
-    return build_example(tmp_path_factory.mktemp("bundle"), sources["tcn_encoder"])
+class ExampleBuilds:
+    """The example bundles of a test session, each built on first use and then shared by every test that reads it
+    (a build is seconds of export, calibration and compiling). They are read-only: a test that signs, tampers or
+    damages a bundle works on a copy (shutil.copytree), and the session ends by checking each against its
+    SHA256SUMS."""
+
+    def __init__(self, folder: Path, sources: dict[str, Path]) -> None:
+        self.folder, self.sources = folder, sources
+        self.built: dict[tuple[str, str, bool], Path] = {}
+
+    def tcn(self, version: str = "1.0.0", compiled: bool = False) -> Path:
+        """build_example at `version`; build_compiled_example's Hailo-8 HEF too when `compiled`."""
+        key = ("tcn", version, compiled)
+        if key not in self.built:
+            folder, checkpoint = self._folder(key), self.sources["tcn_encoder"]
+            self.built[key] = (
+                build_compiled_example(folder, checkpoint, version) if compiled else build_example(folder, checkpoint, version=version)
+            )
+        return self.built[key]
+
+    def fsq(self, version: str = "1.0.0", compiled: bool = False) -> Path:
+        """build_fsq_example at `version`, compiled or not."""
+        key = ("fsq", version, compiled)
+        if key not in self.built:
+            self.built[key] = build_fsq_example(self._folder(key), self.sources["conv2d_fsq"], compiled=compiled, version=version)
+        return self.built[key]
+
+    def _folder(self, key: tuple[str, str, bool]) -> Path:
+        arch, version, compiled = key
+        folder = self.folder / f"{arch}-{version}{'-hef' if compiled else ''}"
+        folder.mkdir()
+        return folder
 
 
-@pytest.fixture(scope="module")
-def fsq_bundle(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    """The Conv2d-FSQ example bundle (ONNX only), built once per module that uses it."""
-    return build_fsq_example(tmp_path_factory.mktemp("fsq"), sources["conv2d_fsq"])
+@pytest.fixture(scope="session")
+def example_builds(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Iterator[ExampleBuilds]:
+    """The session's shared example bundles (read-only; see ExampleBuilds)."""
+    from hailo_pipeline.bundle.trust import check_bundle
+
+    builds = ExampleBuilds(tmp_path_factory.mktemp("examples"), sources)
+    yield builds
+    for release_dir in builds.built.values():  # a test that changed a shared bundle, not a copy, fails here
+        check_bundle(release_dir, None)
+        assert not (release_dir / "SHA256SUMS.sig").exists(), f"a test signed the shared {release_dir.name}"
+
+
+@pytest.fixture(scope="session")
+def bundle(example_builds: ExampleBuilds) -> Path:
+    """The small example bundle (read-only: copy it to change it)."""
+    return example_builds.tcn()
+
+
+@pytest.fixture(scope="session")
+def fsq_bundle(example_builds: ExampleBuilds) -> Path:
+    """The Conv2d-FSQ example bundle, ONNX only (read-only: copy it to change it)."""
+    return example_builds.fsq()
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,14 @@ from hailo_pipeline.bundle.trust import SIGNATURE, SUMS
 from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.cli import main
 from hailo_pipeline.errors import PipelineError
-from tests.conftest import build_example
+from tests.conftest import ExampleBuilds
 from tests.support.signers import Signer, allowed_signers, fingerprint, make_signer
 from tests.support.tamper import edit_report
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_example(tmp_path_factory.mktemp("signed"), sources["tcn_encoder"])
+def built(example_builds: ExampleBuilds) -> Path:
+    return example_builds.tcn()
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ from hailo_pipeline.bundle.release import sha256_bytes
 from hailo_pipeline.bundle.trust import SUMS
 from hailo_pipeline.bundle.verify import verify
 from hailo_pipeline.errors import PipelineError
-from tests.conftest import build_example
+from tests.conftest import ExampleBuilds
 from tests.support.tamper import rewrite_sums
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_example(tmp_path_factory.mktemp("verify"), sources["tcn_encoder"])
+def built(example_builds: ExampleBuilds) -> Path:
+    return example_builds.tcn()
 
 
 @pytest.fixture

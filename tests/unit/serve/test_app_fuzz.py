@@ -13,13 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from tests.conftest import build_example
 from tests.support.sidecar_server import RunningSidecar, running
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Iterator[RunningSidecar]:
-    with running(build_example(tmp_path_factory.mktemp("fuzz"), sources["tcn_encoder"]), queue_limit=256) as s:
+def fuzzed(bundle: Path) -> Iterator[RunningSidecar]:
+    with running(bundle, queue_limit=256) as s:
         yield s
 
 

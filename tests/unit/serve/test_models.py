@@ -15,7 +15,7 @@ import pytest
 
 from hailo_pipeline.serve.device.engine import load_engine
 from hailo_pipeline.serve.messages import DeviceAccess
-from tests.conftest import SAMPLES, build_compiled_example, build_fsq_example
+from tests.conftest import SAMPLES, ExampleBuilds
 from tests.support.sidecar_server import RunningSidecar, post, running
 
 TCN, FSQ = "tcn-encoder", "conv2d-fsq"
@@ -247,10 +247,9 @@ def test_two_bundles_of_one_model_are_refused_at_start(bundle: Path, tmp_path: P
 
 
 @pytest.fixture(scope="module")
-def compiled_pair(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> tuple[Path, Path, Path]:
+def compiled_pair(example_builds: ExampleBuilds) -> tuple[Path, Path, Path]:
     """The TCN at 1.0.0 and 1.1.0 and the FSQ classifier, each with a Hailo-8 HEF from the DFC double."""
-    tcn = [build_compiled_example(tmp_path_factory.mktemp(v), sources["tcn_encoder"], v) for v in ("1.0.0", "1.1.0")]
-    return tcn[0], tcn[1], build_fsq_example(tmp_path_factory.mktemp("fsq-hef"), sources["conv2d_fsq"], compiled=True)
+    return example_builds.tcn("1.0.0", compiled=True), example_builds.tcn("1.1.0", compiled=True), example_builds.fsq(compiled=True)
 
 
 def test_on_hailort_both_models_are_network_groups_of_one_vdevice(
@@ -277,13 +276,12 @@ def test_a_full_device_gives_up_another_models_kept_release_before_anything_serv
     compiled_pair: tuple[Path, Path, Path],
     device: Path,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    sources: dict[str, Path],
+    example_builds: ExampleBuilds,
 ) -> None:
     """Three network groups: the TCN's switch keeps its old release beside (3 of 3); the FSQ model's switch then
     finds no room, and the TCN's kept release goes, not a serving one."""
     a, b, fsq = compiled_pair
-    fsq_next = build_fsq_example(tmp_path, sources["conv2d_fsq"], compiled=True, version="1.1.0")
+    fsq_next = example_builds.fsq("1.1.0", compiled=True)
     monkeypatch.setenv("HAILORT_DOUBLE_NETWORK_GROUPS", "3")
     with running((a, fsq), backend="hailo", device=device) as s:
         switch = f"http://127.0.0.1:{s.control_port}/control/switch"

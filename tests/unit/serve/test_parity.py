@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SAMPLES, build_compiled_example
+from tests.conftest import SAMPLES, ExampleBuilds
 from tests.support.sidecar_server import RunningSidecar, post, running
 
 # Inside the example model's calibration range (the realistic sample is not: its parity is 0.978, below the gate)
@@ -19,8 +19,8 @@ BODY = (SAMPLES / "static_imu_sample.json").read_bytes()
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
-    return build_compiled_example(tmp_path_factory.mktemp("parity"), sources["tcn_encoder"])
+def compiled(example_builds: ExampleBuilds) -> Path:
+    return example_builds.tcn(compiled=True)
 
 
 def series(s: RunningSidecar, name: str) -> float:

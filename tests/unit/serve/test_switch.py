@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hailo_pipeline.bundle.signature import SigningKey
-from tests.conftest import CLI, SAMPLES, build_compiled_example, build_example
+from tests.conftest import CLI, SAMPLES, ExampleBuilds
 from tests.support.sidecar_server import RunningSidecar, post, running
 from tests.support.signers import allowed_signers, make_signer
 from tests.support.tamper import break_goldens, edit_report
@@ -25,9 +25,9 @@ BODY = (SAMPLES / "static_imu_sample.json").read_bytes()
 
 
 @pytest.fixture(scope="module")
-def releases(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> list[Path]:
+def releases(example_builds: ExampleBuilds) -> list[Path]:
     """Three releases of the example model (1.0.0, 1.1.0, 1.2.0)."""
-    return [build_example(tmp_path_factory.mktemp(v), sources["tcn_encoder"], version=v) for v in ("1.0.0", "1.1.0", "1.2.0")]
+    return [example_builds.tcn(v) for v in ("1.0.0", "1.1.0", "1.2.0")]
 
 
 def control(s: RunningSidecar, release: Path | None = None) -> httpx.Response:
@@ -211,9 +211,9 @@ def test_when_the_serving_release_does_not_load_again_after_a_quick_switch_faile
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> list[Path]:
+def compiled(example_builds: ExampleBuilds) -> list[Path]:
     """Two releases with a Hailo-8 HEF (1.0.0, 1.1.0)."""
-    return [build_compiled_example(tmp_path_factory.mktemp(v), sources["tcn_encoder"], v) for v in ("1.0.0", "1.1.0")]
+    return [example_builds.tcn(v, compiled=True) for v in ("1.0.0", "1.1.0")]
 
 
 def test_on_hailort_both_network_groups_share_one_vdevice(calls: Path, compiled: list[Path], device: Path) -> None:
