@@ -1,5 +1,6 @@
 """What only the integration tests use: the simulated Pi, sidecar images, and a check that each test says what it
-needs (the markers registered in pyproject.toml), so that `-m "not docker"` and the like select honestly."""
+needs or why it is not a unit test (the markers registered in pyproject.toml), so that `-m "not docker"` and the
+like select honestly."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-NEEDS = {"docker", "emulated", "browser"}
+# slow: needs none of the others, only more time than the unit loop has (pip installs, a C++ build, long runs).
+NEEDS = {"docker", "emulated", "browser", "slow"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

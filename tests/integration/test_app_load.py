@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from hailo_pipeline.clients.bench import bench
-from tests.conftest import CLI, SAMPLES, build_example
+from tests.conftest import CLI, SAMPLES
 from tests.support.sidecar_server import free_port
+
+pytestmark = [pytest.mark.slow]
 
 
 def _rss_mb(pid: int) -> float:
@@ -23,11 +25,10 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]):  # type: ignore[no-untyped-def]
-    release = build_example(tmp_path_factory.mktemp("load"), sources["tcn_encoder"])
+def served(bundle: Path):  # type: ignore[no-untyped-def]
     port = free_port()
     env = {**os.environ, "HAILO_BACKEND": "onnxruntime", "LOG_LEVEL": "warning"}
-    server = subprocess.Popen([CLI, "serve", str(release), "--host", "127.0.0.1", "--port", str(port)], env=env)
+    server = subprocess.Popen([CLI, "serve", str(bundle), "--host", "127.0.0.1", "--port", str(port)], env=env)
     deadline = time.monotonic() + 60
     while True:
         try:
