@@ -13,8 +13,8 @@ description:
     hailo-fleet-release); then every file must match SHA256SUMS.
   - C(state=installed) unpacks I(folder)/RELEASE.tar.gz into RELEASE.part, checks it and renames it to RELEASE, so a
     release name on the host always holds a whole, verified bundle. The archive goes either way, and so does a copy
-    that fails its check. A RELEASE already there is a copy from before signatures were required: the same bundle
-    (equal SHA256SUMS), so only the signature joins it; another bundle under the same name is refused.
+    that fails its check. A RELEASE already there is a copy from before signatures were required (the same bundle,
+    equal SHA256SUMS), so only the signature joins it; another bundle under the same name is refused.
   - C(state=checked) checks releases already on the host, before they are served; it changes nothing.
 options:
   state:

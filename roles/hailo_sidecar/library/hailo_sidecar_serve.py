@@ -7,7 +7,8 @@ DOCUMENTATION = r"""
 module: hailo_sidecar_serve
 short_description: Switch the sidecar container to releases and prove it serves them
 description:
-  - Every release is switched in (C(hailo-pipeline switch) in the container: a hot switch when its model served
+  - >-
+    Every release is switched in (C(hailo-pipeline switch) in the container: a hot switch when its model served
     another), then the sidecar must answer /healthz 200, then each release must reproduce its golden vectors
     (C(hailo-pipeline probe): EdgeInfer's model through /infer, the others through /v2).
   - A container just (re)started opens its control listener once it has loaded its models and answers /healthz
