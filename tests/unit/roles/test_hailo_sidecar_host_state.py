@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.roles.module_runner import role_module, run
+from tests.support.ansible_module import role_module, run
 
 RELEASE = "tcn-encoder-1.0.1-da8b00e926a3"
 

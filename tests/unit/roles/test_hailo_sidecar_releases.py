@@ -16,8 +16,8 @@ import pytest
 
 from hailo_pipeline.bundle.signature import SigningKey
 from tests.conftest import REPO_ROOT
+from tests.support.ansible_module import role_module, run
 from tests.support.signers import Signer, allowed_signers, fingerprint, make_signer
-from tests.unit.roles.module_runner import role_module, run
 
 RELEASE = "tcn-encoder-1.0.1-da8b00e926a3"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.roles.module_runner import role_module, run
+from tests.support.ansible_module import role_module, run
 
 # docker exec as a sidecar container answers: the control listener opens after $LISTEN_AFTER calls, a release whose
 # name holds "served" is already served, /healthz fails with $HEALTHZ_FAILS if set, a release holding "drifts"
