@@ -12,10 +12,13 @@ Standard library only: a Pi runs it under whatever Python Ansible finds there, w
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -51,7 +54,10 @@ def _check_signature(release_dir: Path, allowed_signers: Path) -> None:
         raise UntrustedBundle(f"allowed-signers file {allowed_signers} does not exist")
     sig = release_dir / SIGNATURE
     if not sig.is_file():
-        raise UntrustedBundle(f"not signed (no {SIGNATURE}) and signatures are required on this host")
+        raise UntrustedBundle(
+            f"not signed (no {SIGNATURE}) and signatures are required on this host: build it with "
+            "`hailo-pipeline build --sign-key KEY` (build.yml: model_build_sign_key) or sign it with `hailo-pipeline sign`"
+        )
     sums_path = release_dir / SUMS
     sums = sums_path.read_bytes() if sums_path.is_file() else b""
     found = _ssh_keygen("-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers))
@@ -63,7 +69,29 @@ def _check_signature(release_dir: Path, allowed_signers: Path) -> None:
         raise UntrustedBundle(f"signed by {key}, which {allowed_signers} does not list: an unknown signer")
     verified = _ssh_keygen("-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", str(sig), stdin=sums)
     if verified.returncode != 0:
+        namespace = _namespace(sig.read_bytes())
+        if namespace is not None and namespace != NAMESPACE:
+            raise UntrustedBundle(
+                f"the signature by {principal} was made for namespace {namespace!r}, not {NAMESPACE}: not a release signature"
+            )
         raise UntrustedBundle(f"the signature by {principal} does not verify: {SUMS} changed after signing")
+
+
+def _namespace(armored: bytes) -> str | None:
+    """The namespace an SSHSIG signature was made for (OpenSSH PROTOCOL.sshsig: "SSHSIG", version, then the public
+    key and the namespace as length-prefixed strings); None when it is no such signature."""
+    lines = armored.decode(errors="replace").strip().splitlines()
+    try:
+        blob = base64.b64decode("".join(lines[1:-1]), validate=True)
+        if not blob.startswith(b"SSHSIG"):
+            return None
+        offset = 6 + 4  # magic, version
+        (key_length,) = struct.unpack_from(">I", blob, offset)
+        offset += 4 + key_length
+        (namespace_length,) = struct.unpack_from(">I", blob, offset)
+        return blob[offset + 4 : offset + 4 + namespace_length].decode()
+    except (binascii.Error, struct.error, UnicodeDecodeError, IndexError):
+        return None
 
 
 def _sha256(path: Path) -> str:

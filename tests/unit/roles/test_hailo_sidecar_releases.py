@@ -19,6 +19,10 @@ from tests.conftest import REPO_ROOT
 from tests.support.ansible_module import role_module, run
 from tests.support.signers import Signer, allowed_signers, fingerprint, make_signer
 
+UNSIGNED = (
+    "not signed (no SHA256SUMS.sig) and signatures are required on this host: build it with "
+    "`hailo-pipeline build --sign-key KEY` (build.yml: model_build_sign_key) or sign it with `hailo-pipeline sign`"
+)
 RELEASE = "tcn-encoder-1.0.1-da8b00e926a3"
 
 
@@ -138,7 +142,7 @@ def test_with_signers_install_refuses_and_leaves_nothing(
 ) -> None:
     stranger = make_signer(tmp_path, "stranger")
     reasons = {
-        "unsigned": (None, "not signed (no SHA256SUMS.sig) and signatures are required on this host"),
+        "unsigned": (None, UNSIGNED),
         "stranger": (stranger, f"signed by {fingerprint(stranger)}, which {signers} does not list: an unknown signer"),
         "after_signing": (gpusrv, "the signature by gpusrv does not verify: SHA256SUMS changed after signing"),
     }
@@ -155,7 +159,7 @@ def test_a_copy_from_before_signatures_gets_its_signature_and_another_bundle_und
     folder = archive(tmp_path)
     assert releases(module, "installed", folder, "", RELEASE)["changed"] is True
     done = releases(module, "checked", folder, signers, RELEASE)
-    assert (done["failed"], done["msg"]) == (True, f"{RELEASE}: not signed (no SHA256SUMS.sig) and signatures are required on this host")
+    assert (done["failed"], done["msg"]) == (True, f"{RELEASE}: {UNSIGNED}")
     archive(tmp_path, signer=gpusrv)  # the same bundle, signed: upload.yml sends it again
     assert releases(module, "installed", folder, signers, RELEASE)["changed"] is True
     assert sorted(p.name for p in (folder / RELEASE).iterdir()) == ["SHA256SUMS", "SHA256SUMS.sig", "model.onnx", "release.json"]
