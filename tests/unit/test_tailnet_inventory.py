@@ -173,12 +173,12 @@ def test_the_cli_is_run_and_each_way_it_fails_says_what_to_do(tmp_path: Path, mo
         read_status([str(tmp_path / "slow")], 0.3)
 
 
-def test_ansible_inventory_graph_is_the_one_the_readme_shows() -> None:
+def test_ansible_inventory_graph_is_the_one_the_docs_show() -> None:
     graph = ansible("ansible-inventory", "-i", TAILNET, "--graph", status=RECORDED / "status-gpusrv.json")
     assert graph.returncode == 0, graph.stderr
-    readme = (REPO_ROOT / "README.md").read_text()
-    shown = re.search(r"```text\n(@all:\n.*?)```", readme, re.S)
-    assert shown, "the README shows the tailnet inventory's graph in a ```text block"
+    page = (REPO_ROOT / "docs" / "deploy" / "tailnet.md").read_text()
+    shown = re.search(r"```text\n(@all:\n.*?)```", page, re.S)
+    assert shown, "docs/deploy/tailnet.md shows the tailnet inventory's graph in a ```text block"
     assert shown.group(1) == graph.stdout
 
 
