@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hailo_pipeline.bundle.release import sha256_bytes, sha256_file
-from hailo_pipeline.bundle.trust import SIGNATURE, SUMS
+from hailo_pipeline.bundle.release import sha256_bytes
+from hailo_pipeline.bundle.trust import SIGNATURE, SUMS, sha256_file
 
 
 def rewrite_sums(bundle: Path) -> None:

@@ -94,7 +94,7 @@ def _namespace(armored: bytes) -> str | None:
         return None
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -121,5 +121,5 @@ def _check_sums(release_dir: Path) -> None:
         path = release_dir / name
         if not path.is_file():
             raise UntrustedBundle(f"{name} is listed in {SUMS} but missing")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise UntrustedBundle(f"{name} does not match its sha256 in {SUMS}: the bundle is corrupted")
