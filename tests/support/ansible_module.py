@@ -10,10 +10,12 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
 
+import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from tests.conftest import REPO_ROOT
@@ -48,3 +50,11 @@ def run_module(role: str, name: str, args: dict[str, Any], check_mode: bool = Fa
     """roles/<role>/library/<name>.py run with args (and env over this process's environment, as the host's)."""
     with mock.patch.dict(os.environ, env or {}):
         return run(role_module(role, name), check_mode=check_mode, **args)
+
+
+def docker_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """A `docker` that is this shell script, first on PATH before the system's /usr/bin and /bin only."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/docker").write_text(script)
+    (tmp_path / "bin/docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible_module import role_module, run
+from tests.support.ansible_module import docker_on_path, role_module, run
 
 RELEASE = "tcn-encoder-1.0.1-da8b00e926a3"
 
@@ -34,10 +34,7 @@ def module() -> ModuleType:
 
 @pytest.fixture
 def host_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> Any:
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin/docker").write_text(DOCKER_DOUBLE)
-    (tmp_path / "bin/docker").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{Path('/usr/bin')}:{Path('/bin')}")
+    docker_on_path(tmp_path, monkeypatch, DOCKER_DOUBLE)
 
     def state(image: str = "hailo-sidecar:1", container: str = "hailo-inference", metrics: str = "hailo-metrics") -> dict[str, Any]:
         args = {"facts_file": str(tmp_path / "hailo_model.fact"), "models_dir": str(tmp_path / "models"), "container": container,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ansible_module import role_module, run
+from tests.support.ansible_module import docker_on_path, role_module, run
 
 # docker exec as a sidecar container answers: the control listener opens after $LISTEN_AFTER calls, a release whose
 # name holds "served" is already served, /healthz fails with $HEALTHZ_FAILS if set, a release holding "drifts"
@@ -35,10 +35,7 @@ def module() -> ModuleType:
 
 @pytest.fixture
 def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> Any:
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin/docker").write_text(SIDECAR_DOUBLE)
-    (tmp_path / "bin/docker").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    docker_on_path(tmp_path, monkeypatch, SIDECAR_DOUBLE)
     calls = tmp_path / "calls"
     monkeypatch.setenv("CALLS", str(calls))
 
