@@ -32,28 +32,6 @@ def test_no_subcommand_prints_help_and_fails(capsys) -> None:
     assert "usage: hailo-pipeline" in capsys.readouterr().err
 
 
-def test_build_json_then_verify(write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    spec = write_spec(calibration={"windows": 256, "min_windows": 256})
-    planned = json.loads(_run("build", str(spec), "--out", str(tmp_path / "out"), "--json", "--dry-run").stdout)
-    assert planned["exists"] is False
-    assert not (tmp_path / "out").exists()
-    first = _run("build", str(spec), "--out", str(tmp_path / "out"), "--json")
-    assert first.returncode == 0, first.stderr
-    result = json.loads(first.stdout)
-    assert (planned["release_dir"], planned["build_id"]) == (result["release_dir"], result["build_id"])
-    replanned = json.loads(_run("build", str(spec), "--out", str(tmp_path / "out"), "--json", "--dry-run").stdout)
-    assert replanned["exists"] is True
-    assert Path(result["release_dir"]).is_dir()
-    assert result["cached"] is False
-    assert "not compiled: DFC not installed" in result["hef"]
-    assert "[hailo-pipeline] export:" in first.stderr
-    second = json.loads(_run("build", str(spec), "--out", str(tmp_path / "out"), "--json").stdout)
-    assert second == result | {"cached": True}
-    checked = _run("verify", result["release_dir"])
-    assert checked.returncode == 0
-    assert checked.stdout.startswith(Path(result["release_dir"]).name + ": ok")
-
-
 def test_json_stdout_stays_clean_while_the_dfc_prints(write_spec: Callable[..., Path], tmp_path: Path) -> None:
     # The DFC (and its double) print progress to stdout; with --json only the result may reach it.
     spec = write_spec(calibration={"windows": 256, "min_windows": 256}, require_hef=True)

@@ -90,26 +90,6 @@ def test_verify_accepts_the_bundle(example_bundle: Path) -> None:
     assert result["golden"]["latent"]["cosine_min"] >= 0.9999
 
 
-def test_changed_spec_gives_a_new_build_id(write_spec: Callable[..., Path], tmp_path: Path) -> None:
-    a = build(write_spec("a.yaml", calibration=SMALL_CALIBRATION), tmp_path / "out")
-    b = build(write_spec("b.yaml", calibration=SMALL_CALIBRATION, motif_head={"seed": 1}), tmp_path / "out")
-    assert a.build_id != b.build_id
-    assert not a.cached
-    assert not b.cached
-
-
-def test_bring_your_own_onnx_builds_the_same_model(write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path) -> None:
-    from_checkpoint = build(write_spec("c.yaml", calibration=SMALL_CALIBRATION), tmp_path / "out").release_dir
-    onnx_spec = write_spec("o.yaml", calibration=SMALL_CALIBRATION, source={"onnx": str(sources["tcn_encoder_onnx"])})
-    from_onnx = build(onnx_spec, tmp_path / "out").release_dir
-    manifest = json.loads((from_onnx / "release.json").read_text())
-    assert manifest["source"]["kind"] == "onnx"
-    assert any("Slice chomp" in line for line in manifest["source"]["rewrite"])
-    with np.load(from_checkpoint / "golden.npz") as a, np.load(from_onnx / "golden.npz") as b:
-        np.testing.assert_allclose(a["latent"], b["latent"], atol=1e-4)
-    verify(from_onnx)
-
-
 def test_conv2d_fsq_builds_a_two_device_bundle_with_its_host_tail(
     write_spec: Callable[..., Path], sources: dict[str, Path], tmp_path: Path
 ) -> None:
