@@ -5,11 +5,8 @@ Prometheus accepts, with the fleet's Pis by their Tailscale names."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,18 +14,11 @@ import yaml
 
 from hailo_pipeline.clients.metrics_gateway import pi_metrics
 from hailo_pipeline.serve.metrics import SidecarMetrics
-from tests.conftest import REPO_ROOT
 from tests.support.edgeinfer.standin import Counters
+from tests.support.promtool import MONITORING, promtool
 
-MONITORING = REPO_ROOT / "files/monitoring"
 # PromQL words that are not series: functions, aggregations, keywords
 PROMQL_WORDS = {"sum", "max", "by", "rate", "increase", "histogram_quantile", "avg_over_time", "count", "without", "on", "and", "or"}
-
-
-def promtool(*args: str, cwd: Path = MONITORING) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("promtool", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    assert tool, "promtool not found: scripts/bootstrap links Debian's into the venv"
-    return subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 def test_the_rules_are_valid_and_pass_their_unit_tests() -> None:
@@ -82,26 +72,6 @@ def test_every_series_the_rules_and_the_dashboard_read_is_emitted(tmp_path: Path
     unknown = {where: sorted(series_in(expr) - emitted) for where, expr in exprs.items() if series_in(expr) - emitted}
     assert unknown == {}
     assert series_in(exprs["HailoSidecarSlow"]) == {"hailo_sidecar_request_duration_seconds_bucket"}  # the parser sees series
-
-
-def test_the_monitoring_playbook_writes_a_config_prometheus_accepts_with_the_fleet_by_tailscale_name(tmp_path: Path) -> None:
-    out = tmp_path / "prometheus"
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/production/hosts.yml", "playbooks/monitoring.yml",
-            "-e", f"monitoring_dir={out}"]  # fmt: skip
-    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
-    runs = [subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False) for _ in range(2)]
-    assert runs[0].returncode == 0, runs[0].stdout[-2000:]
-    second, _ = json.JSONDecoder().raw_decode(runs[1].stdout[runs[1].stdout.index("\n{") + 1 :])  # amid profile_tasks' lines
-    assert second["stats"]["localhost"]["changed"] == 0
-    targets = {f.stem: yaml.safe_load(f.read_text()) for f in (out / "targets").iterdir()}
-    pis = ["pi-edge-01", "pi-edge-02", "pi-edge-03"]
-    assert targets == {
-        "hailo-sidecar": [{"targets": [f"{pi}.tailnet-example.ts.net:9101" for pi in pis]}],
-        "edgeinfer": [{"targets": [f"{pi}.tailnet-example.ts.net:8080" for pi in pis]}],
-    }
-    checked = promtool("check", "config", "prometheus.yml", cwd=out)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 10 rules found" in checked.stdout
 
 
 @pytest.mark.parametrize("address", ["pi-edge-01.tailnet-example.ts.net:9101", "pi-edge-01:8080"])
