@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import fcntl
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,10 +167,11 @@ def calls(hailort_double: ModuleType, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 class ExampleBuilds:
-    """The example bundles of a test session, each built on first use and then shared by every test that reads it
-    (a build is seconds of export, calibration and compiling). They are read-only: a test that signs, tampers or
-    damages a bundle works on a copy (shutil.copytree), and the session ends by checking each against its
-    SHA256SUMS."""
+    """The example bundles of a test run, each built on first use and then shared by every test that reads it (a
+    build is seconds of export, calibration and compiling), across pytest-xdist's workers too: the first to need a
+    bundle builds it under a lock, the others wait for it and read the same folder. They are read-only: a test that
+    signs, tampers or damages a bundle works on a copy (shutil.copytree), and the session ends by checking each
+    against its SHA256SUMS."""
 
     def __init__(self, folder: Path, sources: dict[str, Path]) -> None:
         self.folder, self.sources = folder, sources
@@ -176,26 +179,33 @@ class ExampleBuilds:
 
     def tcn(self, version: str = "1.0.0", compiled: bool = False) -> Path:
         """build_example at `version`; build_compiled_example's Hailo-8 HEF too when `compiled`."""
-        key = ("tcn", version, compiled)
-        if key not in self.built:
-            folder, checkpoint = self._folder(key), self.sources["tcn_encoder"]
-            self.built[key] = (
+        checkpoint = self.sources["tcn_encoder"]
+        return self._shared(
+            ("tcn", version, compiled),
+            lambda folder: (
                 build_compiled_example(folder, checkpoint, version) if compiled else build_example(folder, checkpoint, version=version)
-            )
-        return self.built[key]
+            ),
+        )
 
     def fsq(self, version: str = "1.0.0", compiled: bool = False) -> Path:
         """build_fsq_example at `version`, compiled or not."""
-        key = ("fsq", version, compiled)
-        if key not in self.built:
-            self.built[key] = build_fsq_example(self._folder(key), self.sources["conv2d_fsq"], compiled=compiled, version=version)
-        return self.built[key]
+        return self._shared(
+            ("fsq", version, compiled),
+            lambda folder: build_fsq_example(folder, self.sources["conv2d_fsq"], compiled=compiled, version=version),
+        )
 
-    def _folder(self, key: tuple[str, str, bool]) -> Path:
-        arch, version, compiled = key
-        folder = self.folder / f"{arch}-{version}{'-hef' if compiled else ''}"
-        folder.mkdir()
-        return folder
+    def _shared(self, key: tuple[str, str, bool], build: Callable[[Path], Path]) -> Path:
+        if key not in self.built:
+            arch, version, compiled = key
+            folder = self.folder / f"{arch}-{version}{'-hef' if compiled else ''}"
+            built = self.folder / f"{folder.name}.built"  # the release's path in folder, once it is whole
+            with (self.folder / f"{folder.name}.lock").open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not built.exists():
+                    folder.mkdir(exist_ok=True)  # a worker whose build failed may have left it
+                    built.write_text(str(build(folder).relative_to(folder)))
+            self.built[key] = folder / built.read_text()
+        return self.built[key]
 
 
 @pytest.fixture(scope="session")
@@ -203,7 +213,12 @@ def example_builds(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, 
     """The session's shared example bundles (read-only; see ExampleBuilds)."""
     from hailo_pipeline.bundle.trust import check_bundle
 
-    builds = ExampleBuilds(tmp_path_factory.mktemp("examples"), sources)
+    run_folder = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp sits in the folder the run's workers share
+        run_folder = run_folder.parent
+    folder = run_folder / "examples"
+    folder.mkdir(exist_ok=True)
+    builds = ExampleBuilds(folder, sources)
     yield builds
     for release_dir in builds.built.values():  # a test that changed a shared bundle, not a copy, fails here
         check_bundle(release_dir, None)
