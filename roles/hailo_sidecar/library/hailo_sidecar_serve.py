@@ -5,11 +5,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: hailo_sidecar_serve
-short_description: Switch the sidecar container to releases and prove it serves them
+short_description: Switch the sidecar container to releases, remove models, and prove it serves them
 description:
   - >-
     Every release is switched in (C(hailo-pipeline switch) in the container: a hot switch when its model served
-    another), then the sidecar must answer /healthz 200, then each release must reproduce its golden vectors
+    another, a hot add when the sidecar did not serve its model), then every model of I(remove) is removed
+    (C(hailo-pipeline switch --remove): its routes go, its windows in flight finish, its releases unload), then
+    the sidecar must answer /healthz 200, then each release must reproduce its golden vectors
     (C(hailo-pipeline probe): EdgeInfer's model through /infer, the others through /v2).
   - A container just (re)started opens its control listener once it has loaded its models and answers /healthz
     once it is ready; both are waited for, I(retries) times I(delay) seconds.
@@ -24,6 +26,11 @@ options:
     type: list
     elements: str
     required: true
+  remove:
+    description: Models (manifest names) it is to serve no longer; one it does not serve is left as it is.
+    type: list
+    elements: str
+    default: []
   retries:
     description: How many more times to wait for the control listener, and for /healthz.
     type: int
@@ -33,19 +40,28 @@ options:
     type: float
     default: 2
 notes:
-  - In check mode nothing is switched; health and golden vectors are still checked (read-only).
+  - >-
+    In check mode nothing is switched or removed: what would be is read from the container's
+    /models/current-<model> links (the sidecar serves what they name); health and the golden vectors of the
+    releases served already are still checked (read-only).
 """
 
 EXAMPLES = r"""
-- name: Serve the releases and prove it
+- name: Serve the releases, remove a model, and prove it
   hailo_sidecar_serve:
     container: hailo-inference
     releases: [tcn-encoder-1.0.1-da8b00e926a3]
+    remove: [conv2d-fsq]
 """
 
 RETURN = r"""
 switched:
-  description: The releases the sidecar moved to (those it served already are not listed).
+  description: The releases the sidecar moved to or added (those it served already are not listed).
+  returned: success
+  type: list
+  elements: str
+removed:
+  description: The models of I(remove) the sidecar served and no longer does.
   returned: success
   type: list
   elements: str
@@ -55,6 +71,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -69,6 +86,11 @@ except urllib.error.HTTPError as exc:
     sys.exit(exc.read().decode())
 except OSError as exc:
     sys.exit(f"no answer: {exc}")
+"""
+# {model: release} of the /models/current-<model> links, as JSON: what the sidecar serves (check mode reads it).
+LINKS = """
+import json, os, pathlib
+print(json.dumps({p.name.removeprefix("current-"): os.path.basename(os.readlink(p)) for p in pathlib.Path("/models").glob("current-*")}))
 """
 Run = tuple[int, str, str]  # rc, stdout, stderr
 
@@ -95,24 +117,34 @@ def require(step: str, done: Run) -> Run:
     return done
 
 
-def serve(module: AnsibleModule) -> list[str]:
-    """The releases switched; raises StepFailedError."""
+def serve(module: AnsibleModule) -> tuple[list[str], list[str]]:
+    """The releases switched and the models removed; raises StepFailedError."""
     p = module.params
 
     def sidecar(*argv: str) -> Run:
         rc, out, err = module.run_command(["docker", "exec", p["container"], *argv], expand_user_and_vars=False)
         return rc, out, err
 
-    switched = []
-    for release in [] if module.check_mode else p["releases"]:
-        switch = functools.partial(sidecar, f"{SIDECAR_BIN}/hailo-pipeline", "switch", "--json", f"/models/releases/{release}")
-        done = waited(switch, p["retries"], p["delay"], lambda d: "no sidecar control listener" in d[2])
-        if json.loads(require(f"switch to {release}", done)[1])["switched"]:
-            switched.append(release)
+    def control(step: str, *argv: str) -> dict[str, Any]:
+        """`hailo-pipeline switch --json ARGV` once the control listener answers; its answer."""
+        command = functools.partial(sidecar, f"{SIDECAR_BIN}/hailo-pipeline", "switch", "--json", *argv)
+        done = waited(command, p["retries"], p["delay"], lambda d: "no sidecar control listener" in d[2])
+        return dict(json.loads(require(step, done)[1]))
+
+    if module.check_mode:
+        linked = json.loads(require("current-<model> links", sidecar(f"{SIDECAR_BIN}/python", "-c", LINKS))[1])
+        switched = [release for release in p["releases"] if release not in linked.values()]
+        removed = [model for model in p["remove"] if model in linked]
+        proven = [release for release in p["releases"] if release in linked.values()]
+    else:
+        answers = {release: control(f"switch to {release}", f"/models/releases/{release}") for release in p["releases"]}
+        switched = [release for release, answer in answers.items() if answer["switched"] or answer.get("added")]
+        removed = [model for model in p["remove"] if control(f"remove {model}", "--remove", model)["removed"]]
+        proven = p["releases"]
     require("/healthz", waited(lambda: sidecar(f"{SIDECAR_BIN}/python", "-c", HEALTHZ), p["retries"], p["delay"], lambda d: True))
-    for release in p["releases"]:
+    for release in proven:
         require(f"golden vectors of {release}", sidecar(f"{SIDECAR_BIN}/hailo-pipeline", "probe", INFER_URL, f"/models/releases/{release}"))
-    return switched
+    return switched, removed
 
 
 def main() -> None:
@@ -120,16 +152,17 @@ def main() -> None:
         argument_spec={
             "container": {"type": "str", "required": True},
             "releases": {"type": "list", "elements": "str", "required": True},
+            "remove": {"type": "list", "elements": "str", "default": []},
             "retries": {"type": "int", "default": 45},
             "delay": {"type": "float", "default": 2},
         },
         supports_check_mode=True,
     )
     try:
-        switched = serve(module)
+        switched, removed = serve(module)
     except StepFailedError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=bool(switched), switched=switched)
+    module.exit_json(changed=bool(switched or removed), switched=switched, removed=removed)
 
 
 if __name__ == "__main__":
