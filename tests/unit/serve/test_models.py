@@ -122,23 +122,18 @@ def test_nested_data_and_a_chosen_output(both: RunningSidecar) -> None:
     assert reply.json()["outputs"][0]["data"] == flat["class_index"]
 
 
-def test_a_request_without_content_type_is_json_and_the_binary_extension_is_refused(both: RunningSidecar) -> None:
-    """tritonclient sends no Content-Type; its binary tensor extension is not spoken here, and says so."""
+def test_a_request_without_content_type_is_json(both: RunningSidecar) -> None:
+    """tritonclient sends no Content-Type (its binary tensors: test_oip_binary.py)."""
     body = orjson.dumps(_tensor(_fsq_window()))
     plain = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body)
     assert plain.status_code == 200, plain.text
-    binary = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body, headers={"Inference-Header-Content-Length": str(len(body))})
-    assert (binary.status_code, binary.json()["error"]) == (
-        400,
-        "the binary tensor data extension is not supported here: send the tensors as JSON",
-    )
     typed = httpx.post(f"{both.url}/v2/models/{FSQ}/infer", content=body, headers={"Content-Type": "text/plain"})
     assert typed.status_code == 415
 
 
 def test_server_metadata(both: RunningSidecar) -> None:
     doc = httpx.get(f"{both.url}/v2").json()
-    assert (doc["name"], doc["extensions"]) == ("hailo-inference", [])
+    assert (doc["name"], doc["extensions"]) == ("hailo-inference", ["binary_tensor_data"])
 
 
 def test_the_tcn_over_the_protocol_answers_what_edgeinfer_gets(both: RunningSidecar) -> None:

@@ -1,7 +1,7 @@
 """The Open Inference Protocol (KServe v2, as Triton, KServe, MLServer and Seldon speak it), REST/JSON, for
 every model the sidecar serves (issue #17):
 
-  GET  /v2                                          server metadata: name, version, extensions (none)
+  GET  /v2                                          server metadata: name, version, extensions (binary_tensor_data)
   GET  /v2/health/live                              200
   GET  /v2/health/ready                             200 when every model is ready, else 400
   GET  /v2/models/{name}[/versions/{v}]             name, versions (the release), platform, inputs, outputs
@@ -10,8 +10,10 @@ every model the sidecar serves (issue #17):
                                                     -> {"model_name", "model_version", "outputs": [...]}
 
 The protocol's health answers are status codes (200 true, 4xx false); a false one carries {"error": why}.
-Server readiness is the models' (EdgeInfer's /infer binding is /healthz's business). JSON only: a request
-without a Content-Type is read as JSON (tritonclient sends none), the binary tensor extension is refused.
+Server readiness is the models' (EdgeInfer's /infer binding is /healthz's business). A request without a
+Content-Type is read as JSON (tritonclient sends none). The binary tensor data extension (binary_tensors.py) is
+spoken both ways: a body with the Inference-Header-Content-Length header is JSON followed by its inputs' bytes
+(Content-Type none, JSON or application/octet-stream), and outputs asked for as binary data come back so.
 The input is the raw window in the bundle's layout [1, H, T, 9] (H = 1 for the TCN, 2 for the FSQ model), in
 sensor units: the sidecar normalizes as /infer does. `data` is flat (row-major) or nested. A model's version
 is its serving release. Every refusal is the protocol's error object {"error": message}: 404 for an unknown
@@ -32,7 +34,7 @@ from numpy.typing import NDArray
 from hailo_pipeline import __version__
 from hailo_pipeline.serve.host.device_host import Loaded
 from hailo_pipeline.serve.host.models import Model, Sidecar
-from hailo_pipeline.serve.http import refusal
+from hailo_pipeline.serve.http import binary_tensors, refusal
 from hailo_pipeline.serve.http.exchange import Prepared, infer, is_json, json_response, read_body, sidecar_of
 from hailo_pipeline.serve.http.refusal import OIP_ROUTE, Refused
 
@@ -62,10 +64,14 @@ def metadata(model: Model, loaded: Loaded) -> dict[str, Any]:
     }
 
 
-def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.float32], list[str] | None, Any]:
-    """The request's one input as a raw (H, T, 9) window, the outputs asked for (None: all), and its id."""
+def parse_inputs(
+    body: bytes, model: Model, loaded: Loaded, header_length: str | None = None
+) -> tuple[NDArray[np.float32], dict[str, bool], Any]:
+    """The request's one input as a raw (H, T, 9) window, the outputs to answer (name: as binary data?), and its
+    id. `header_length`: the Inference-Header-Content-Length header, when the body holds binary tensors."""
+    header, binary = (body, b"") if header_length is None else binary_tensors.split_body(body, header_length)
     try:
-        doc = orjson.loads(body)
+        doc = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
         raise Refused(400, "bad_json", f"body is not valid JSON: {exc}") from None
     meta = loaded.info["input"]  # name and shape of the release that will run it
@@ -73,17 +79,26 @@ def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.
         raise Refused(
             400, "bad_inputs", f'body must be {{"inputs": [one tensor]}}; model {model.name} takes {meta["name"]} {meta["shape"]} FP32'
         )
+    raw = binary_tensors.slice_inputs(doc["inputs"], binary)[0]
     tensor = doc["inputs"][0]
-    if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
-        raise Refused(400, "bad_tensor", 'the input tensor needs "name", "shape", "datatype" and "data"')
+    if not isinstance(tensor, dict) or not {"name", "shape", "datatype"} <= set(tensor) or (raw is None and "data" not in tensor):
+        raise Refused(400, "bad_tensor", 'the input tensor needs "name", "shape", "datatype" and "data" (or parameters.binary_data_size)')
     if tensor["name"] != meta["name"]:
         raise Refused(400, "unknown_input", f"model {model.name} has no input {tensor['name']!r}; its input is {meta['name']!r}")
     if tensor["datatype"] != "FP32":
         raise Refused(400, "bad_datatype", f"input {meta['name']} is FP32, not {tensor['datatype']!r}")
     if tensor["shape"] != meta["shape"]:
         raise Refused(400, "bad_shape", f"input {meta['name']} has shape {meta['shape']} ([1, H, T, 9]), not {tensor['shape']}")
+    window = _json_window(tensor["data"], meta) if raw is None else binary_tensors.decode(raw, meta["name"], "FP32", meta["shape"])[0]
+    if not np.isfinite(window).all():
+        raise Refused(400, "not_finite", f"input {meta['name']} holds values that are not finite float32 numbers")
+    return window, _requested_outputs(doc, loaded), doc.get("id")
+
+
+def _json_window(values: Any, meta: dict[str, Any]) -> NDArray[np.float32]:
+    """The input's JSON "data" (flat or nested to its shape) as its window, float32."""
     try:
-        data = np.asarray(tensor["data"])
+        data = np.asarray(values)
     except ValueError:
         data = np.asarray(None)
     if data.dtype.kind not in _NUMBER_KINDS:
@@ -95,37 +110,46 @@ def parse_inputs(body: bytes, model: Model, loaded: Loaded) -> tuple[NDArray[np.
             "bad_data",
             f"input {meta['name']} data has {data.size} values in shape {list(data.shape)}; {meta['shape']} needs {expected}",
         )
-    with np.errstate(over="ignore"):
-        window = data.astype(np.float32).reshape(meta["shape"][1:])
-    if not np.isfinite(window).all():
-        raise Refused(400, "not_finite", f"input {meta['name']} holds values that are not finite float32 numbers")
-    return window, _requested_outputs(doc, loaded), doc.get("id")
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused as not finite
+        return data.astype(np.float32).reshape(meta["shape"][1:])
 
 
-def _requested_outputs(doc: dict[str, Any], loaded: Loaded) -> list[str] | None:
+def _requested_outputs(doc: dict[str, Any], loaded: Loaded) -> dict[str, bool]:
+    """The outputs to answer, in the request's order (all, in the model's, when it names none): as binary data?"""
+    known = list(loaded.answers)
     if "outputs" not in doc:
-        return None
+        return binary_tensors.binary_outputs(doc, known)
     if not isinstance(doc["outputs"], list):
         raise Refused(400, "bad_outputs", '"outputs" must be a list of {"name": output}')
     names = [o.get("name") if isinstance(o, dict) else None for o in doc["outputs"]]
-    known = list(loaded.answers)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise Refused(400, "unknown_output", f"requested outputs {unknown} are not among the model's: {known}")
-    return [str(n) for n in names]
+    return binary_tensors.binary_outputs(doc, [str(n) for n in names])
 
 
-def answer(model: Model, loaded: Loaded, values: NDArray[np.float32], requested: list[str] | None, request_id: Any) -> dict[str, Any]:
-    outputs = []
+def answer(model: Model, loaded: Loaded, values: NDArray[np.float32], outputs: dict[str, bool], request_id: Any) -> Response:
+    """The outputs asked for, in the model's order: JSON, or JSON then the binary ones' bytes."""
+    entries, binary = [], []
     for name, size, datatype in loaded.info["answers"]:
-        if requested is None or name in requested:
-            data = values[loaded.answers[name]]
+        if name not in outputs:
+            continue
+        data = values[loaded.answers[name]]
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": [1, size]}
+        if outputs[name]:
+            binary.append(binary_tensors.encode(data, datatype))
+            entry["parameters"] = {"binary_data_size": len(binary[-1])}
+        else:
             convert = _OUTPUT_DTYPES[datatype]
-            outputs.append({"name": name, "datatype": datatype, "shape": [1, size], "data": [convert(v) for v in data.tolist()]})
-    body: dict[str, Any] = {"model_name": model.name, "model_version": loaded.release, "outputs": outputs}
+            entry["data"] = [convert(v) for v in data.tolist()]
+        entries.append(entry)
+    doc: dict[str, Any] = {"model_name": model.name, "model_version": loaded.release, "outputs": entries}
     if request_id is not None:
-        body["id"] = request_id
-    return body
+        doc["id"] = request_id
+    if not binary:
+        return json_response(doc)
+    content, headers = binary_tensors.body(orjson.dumps(doc), binary)
+    return Response(content, 200, headers, media_type=binary_tensors.CONTENT_TYPE)
 
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol"])
@@ -143,6 +167,10 @@ def serving(sidecar: Sidecar, name: str, version: str | None) -> tuple[Model, Lo
     return model, loaded
 
 
+def _is_binary(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == binary_tensors.CONTENT_TYPE
+
+
 def _status_only(refused: Refused, status: int | None = None) -> Response:
     """A refusal of a metadata or health route: its status (or `status`) and message, not counted, no Retry-After."""
     return refusal.response(OIP_ROUTE, Refused(status or refused.status, refused.kind, refused.message))
@@ -150,7 +178,7 @@ def _status_only(refused: Refused, status: int | None = None) -> Response:
 
 @router.get("", responses={200: {"description": "server metadata"}})
 async def server_metadata() -> Response:
-    return json_response({"name": "hailo-inference", "version": __version__, "extensions": []})
+    return json_response({"name": "hailo-inference", "version": __version__, "extensions": [binary_tensors.EXTENSION]})
 
 
 @router.get("/health/live", responses={200: {"description": "the server answers"}})
@@ -200,13 +228,15 @@ async def infer_route(name: str, request: Request, version: str | None = None) -
 
     async def prepare() -> Prepared:
         model, loaded = serving(sidecar, name, version)
-        content_type = request.headers.get("content-type")
-        if content_type is not None and not is_json(content_type):
-            raise Refused(415, "content_type", "Content-Type must be application/json (or none)")
-        if "inference-header-content-length" in request.headers:
-            raise Refused(400, "binary_data", "the binary tensor data extension is not supported here: send the tensors as JSON")
+        content_type, header_length = request.headers.get("content-type"), request.headers.get(binary_tensors.HEADER)
+        if content_type is not None and not is_json(content_type) and not (header_length is not None and _is_binary(content_type)):
+            raise Refused(
+                415,
+                "content_type",
+                f"Content-Type must be application/json (or none), or {binary_tensors.CONTENT_TYPE} with {binary_tensors.HEADER}",
+            )
         body = await read_body(request, sidecar.config.max_body_bytes)
-        window, requested, request_id = parse_inputs(body, model, loaded)
-        return loaded, window, lambda values: json_response(answer(model, loaded, values, requested, request_id))
+        window, outputs, request_id = parse_inputs(body, model, loaded, header_length)
+        return loaded, window, lambda values: answer(model, loaded, values, outputs, request_id)
 
     return await infer(request, OIP_ROUTE, name if name in sidecar.models else "unknown", prepare)
