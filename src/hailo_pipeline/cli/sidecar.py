@@ -16,19 +16,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from hailo_pipeline.serve.settings import from_env
 
     release_dirs = tuple(args.release_dirs) or None
-    config = from_env(release_dirs=release_dirs, edgeinfer_model=args.edgeinfer_model, host=args.host, port=args.port, backend=args.backend)
+    config = from_env(
+        release_dirs=release_dirs,
+        models_dir=args.models_dir,
+        edgeinfer_model=args.edgeinfer_model,
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+    )
     serve(create_app(config), config)
     return 0
 
 
 def cmd_switch(args: argparse.Namespace) -> int:
-    from hailo_pipeline.clients.switch import switch
+    from hailo_pipeline.clients.switch import remove, switch
     from hailo_pipeline.serve.control import CONTROL_HOST
     from hailo_pipeline.serve.settings import from_env
 
-    result = switch(args.release_dir, f"http://{CONTROL_HOST}:{from_env().control_port}")
+    if (args.release_dir is None) == (args.remove is None):
+        raise PipelineError("give either a RELEASE to serve or --remove MODEL, not both or neither")
+    control_url = f"http://{CONTROL_HOST}:{from_env().control_port}"
+    if args.remove is not None:
+        result = remove(args.remove, control_url)
+        removed = f"removed (it served {result['release']}), in {result['seconds']} s"
+        emit(args, result, f"{result['model']}: {removed if result['removed'] else 'not served, nothing to remove'}")
+        return 0
+    result = switch(args.release_dir, control_url)
     if not result["switched"]:
         text = f"{result['model']}: {result['release']} is already served"
+    elif result["added"]:
+        text = f"{result['model']}: added, serving {result['release']}, in {result['seconds']} s"
     else:
         text = f"{result['model']}: now serving {result['release']} (was {result['previous']}), in {result['seconds']} s" + (
             f", {result['gap_seconds']} s without a release: the device holds one at a time" if result["gap_seconds"] is not None else ""
@@ -76,12 +93,23 @@ def cmd_metrics_gateway(args: argparse.Namespace) -> int:
 def register(add: Add) -> None:
     p = add("serve", cmd_serve, "run the inference sidecar on release bundles, one model each (flags win over env vars)")
     p.add_argument("release_dirs", type=Path, nargs="*", metavar="RELEASE", help=describe("release_dirs"))
+    p.add_argument("--models-dir", type=Path, help=describe("models_dir"))
     p.add_argument("--edgeinfer-model", help=describe("edgeinfer_model"))
     p.add_argument("--host", help=describe("host"))
     p.add_argument("--port", type=int, help=describe("port"))
     p.add_argument("--backend", choices=BACKENDS, help=describe("backend"))
-    p = add("switch", cmd_switch, "the sidecar on this host serves another release: loaded beside, golden-checked, then switched")
-    p.add_argument("release_dir", type=Path, help="the bundle inside the sidecar, e.g. /models/releases/<release>")
+    p = add(
+        "switch",
+        cmd_switch,
+        "the sidecar on this host serves another release (loaded beside, golden-checked, then switched; a model not served "
+        "is added), or stops serving a model (--remove)",
+    )
+    p.add_argument(
+        "release_dir", type=Path, nargs="?", metavar="RELEASE", help="the bundle inside the sidecar, e.g. /models/releases/<release>"
+    )
+    p.add_argument(
+        "--remove", metavar="MODEL", help="remove this model (its manifest name): its windows in flight are answered, then it is unloaded"
+    )
     p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as its callers see it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")
     p.add_argument("release_dir", type=Path, help="the bundle that should be live")

@@ -1,5 +1,5 @@
 """The client `hailo-pipeline switch` uses: asks the sidecar on this host, through its loopback-only control
-listener (serve/control.py), to serve another release."""
+listener (serve/control.py), to serve another release (adding its model when not served) or to remove a model."""
 
 from __future__ import annotations
 
@@ -17,15 +17,24 @@ SWITCH_TIMEOUT_S = 600  # loading, warming up and golden-checking a release on a
 def switch(release_dir: Path, control_url: str) -> dict[str, Any]:
     """Asks the sidecar at control_url (http://127.0.0.1:CONTROL_PORT) to serve release_dir; raises PipelineError
     with its reason when it does not."""
-    url = f"{control_url}/control/switch"
-    body = json.dumps({"release_dir": str(release_dir)}).encode()
+    return _control(f"{control_url}/control/switch", {"release_dir": str(release_dir)})
+
+
+def remove(model: str, control_url: str) -> dict[str, Any]:
+    """Asks the sidecar at control_url to stop serving `model` (its windows in flight answered first); raises
+    PipelineError with its reason when it refuses."""
+    return _control(f"{control_url}/control/remove", {"model": model})
+
+
+def _control(url: str, doc: dict[str, str]) -> dict[str, Any]:
+    body = json.dumps(doc).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=SWITCH_TIMEOUT_S) as response:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
-        doc = json.loads(exc.read() or b"{}")
-        serving = ", ".join(f"{name} {state['active']}" for name, state in (doc.get("serving") or {}).items()) or "nothing"
-        raise PipelineError(f"the sidecar still serves {serving}: {doc.get('detail', exc)}") from None
+        refusal = json.loads(exc.read() or b"{}")
+        serving = ", ".join(f"{name} {state['active']}" for name, state in (refusal.get("serving") or {}).items()) or "nothing"
+        raise PipelineError(f"the sidecar still serves {serving}: {refusal.get('detail', exc)}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise PipelineError(f"no sidecar control listener at {url} ({exc}); is the sidecar running here?") from None

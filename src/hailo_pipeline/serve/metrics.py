@@ -80,6 +80,12 @@ class SidecarMetrics:
         self._info_labels[model] = labels
         self.model_info.labels(model, *labels).set(1)
 
+    def not_serving(self, model: str) -> None:
+        """`model` was removed: its hailo_sidecar_model_info series goes (its counters stay: what it answered)."""
+        labels = self._info_labels.pop(model, None)
+        if labels is not None:
+            self.model_info.remove(model, *labels)
+
     def track_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)
 

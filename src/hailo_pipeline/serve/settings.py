@@ -17,6 +17,8 @@ from hailo_pipeline.errors import PipelineError
 
 BACKENDS = ("auto", "hailo", "onnxruntime")
 SHORT_WINDOW_POLICIES = ("repeat_first", "reject")
+DEFAULT_RELEASE_DIR = Path("/models/current")
+CURRENT_LINK_PREFIX = "current-"  # HAILO_MODELS_DIR's links, one per model: current-<model>
 
 T = TypeVar("T")
 
@@ -45,8 +47,17 @@ class SidecarConfig:
     release_dirs: tuple[Path, ...] = _setting(
         "HAILO_RELEASE_DIR",
         "release bundle(s) to serve, ':'-separated; each is a model, named by its manifest's name",
-        (Path("/models/current"),),
+        (),
         _paths,
+        shown=f"{DEFAULT_RELEASE_DIR} when HAILO_MODELS_DIR is unset",
+    )
+    models_dir: Path | None = _setting(  # noqa: RUF009 (a field(), not a shared default)
+        "HAILO_MODELS_DIR",
+        "serve every current-<model> link in this folder (sorted by name), as a host's deploy keeps them; models are then "
+        "added and removed in the running sidecar (POST /control/switch, /control/remove); not with HAILO_RELEASE_DIR",
+        None,
+        Path,
+        shown="empty: the bundles HAILO_RELEASE_DIR names",
     )
     edgeinfer_model: str = _setting(
         "EDGEINFER_MODEL",
@@ -93,6 +104,10 @@ class SidecarConfig:
     log_level: str = _setting("LOG_LEVEL", "uvicorn/log level", "info", str)
 
     def validated(self) -> SidecarConfig:
+        """This config when its settings make sense together, HAILO_RELEASE_DIR defaulted unless HAILO_MODELS_DIR is
+        set; else PipelineError saying which to change."""
+        if self.models_dir is None and not self.release_dirs:
+            return replace(self, release_dirs=(DEFAULT_RELEASE_DIR,)).validated()
         if self.backend not in BACKENDS:
             raise PipelineError(f"HAILO_BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.short_window_policy not in SHORT_WINDOW_POLICIES:
@@ -100,8 +115,16 @@ class SidecarConfig:
         for name in ("port", "queue_limit", "answer_deadline_ms", "infer_timeout_ms", "control_port", "ort_threads", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
-        if not self.release_dirs:
-            raise PipelineError("no release bundle to serve: set HAILO_RELEASE_DIR (':'-separated for several models)")
+        if self.models_dir is not None:
+            if self.release_dirs:
+                raise PipelineError(
+                    f"HAILO_MODELS_DIR={self.models_dir} and HAILO_RELEASE_DIR (or serve's RELEASE arguments) are both set: "
+                    "unset HAILO_RELEASE_DIR (and give no RELEASE) to serve the folder's current-* links, or unset HAILO_MODELS_DIR"
+                )
+            if not self.models_dir.is_dir():
+                raise PipelineError(
+                    f"HAILO_MODELS_DIR={self.models_dir} is not a folder: mount the host's models folder there, or unset it"
+                )
         if len(set(self.release_dirs)) != len(self.release_dirs):
             raise PipelineError(f"HAILO_RELEASE_DIR lists a bundle twice: {':'.join(map(str, self.release_dirs))}")
         if self.parity_sample_every < 0:

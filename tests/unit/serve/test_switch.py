@@ -78,6 +78,7 @@ def test_a_switch_and_a_switch_back_answer_every_request(releases: list[Path]) -
         _more(answers, 20)
         first = control(s, b).json()
         assert (first["release"], first["previous"], first["switched"], first["loaded"]) == (b.name, a.name, True, True)
+        assert not first["added"], "a switch of a served model adds none"
         assert first["gap_seconds"] is None
         _more(answers, 20)
         back = control(s, a).json()
@@ -90,7 +91,14 @@ def test_a_switch_and_a_switch_back_answer_every_request(releases: list[Path]) -
 def test_the_serving_and_the_replaced_release_stay_loaded_and_no_more(releases: list[Path]) -> None:
     a, b, c = releases
     with running(a) as s:
-        assert control(s, a).json() == {"model": "tcn-encoder", "release": a.name, "previous": None, "switched": False, "loaded": False}
+        assert control(s, a).json() == {
+            "model": "tcn-encoder",
+            "release": a.name,
+            "previous": None,
+            "switched": False,
+            "added": False,
+            "loaded": False,
+        }
         control(s, b)
         control(s, c)
         state = control(s).json()

@@ -103,6 +103,7 @@ class _Pace:
 @dataclass
 class _Pending:
     future: asyncio.Future[Any]
+    key: int  # the engine it is for
     sent: float
     window: bool  # a window to run (else a load)
     cost_s: float = 0.0  # its model's pace when it was sent: what it adds to the queued work
@@ -228,7 +229,7 @@ class DeviceHost:
         window = kind is Kind.INFER
         pace = self.paces.get(key) if window else None
         cost_s = pace.seconds if pace is not None else 0.0
-        self._pending[self._jobs] = _Pending(future, time.perf_counter(), window, cost_s, pace)
+        self._pending[self._jobs] = _Pending(future, key, time.perf_counter(), window, cost_s, pace)
         self._windows += window
         self.queued_s += cost_s
         self._write(wire.encode(kind, self._jobs, key, payload))
@@ -246,6 +247,17 @@ class DeviceHost:
         self.paces[loaded.key] = _Pace()  # no answer yet: the warm-up's pace, so the first burst is not admitted blind
         self.paces[loaded.key].add(float(description["warmup_s_per_window"]))
         return loaded
+
+    async def drain(self, keys: set[int]) -> None:
+        """Waits until the windows for the engines `keys` are answered (or their callers gave up), once they take no
+        new ones: first ANSWER_DEADLINE_MS, in which a window admitted before is sent (its body read) or is too late
+        for its caller anyway, then the windows in flight, at most INFER_TIMEOUT_MS in all."""
+        give_up = time.perf_counter() + self.timeout_s
+        await asyncio.sleep(self.deadline_s)
+        while (
+            waiting := [p.future for p in self._pending.values() if p.key in keys and p.window and not p.future.done()]
+        ) and time.perf_counter() < give_up:
+            await asyncio.wait(waiting, timeout=give_up - time.perf_counter())
 
     def unload(self, key: int) -> None:
         self.paces.pop(key, None)

@@ -7,6 +7,11 @@ A release switch names a bundle; the model it replaces is the one of the bundle'
 serving releases in the device process, golden-checks there while the old keeps answering, then moves that
 model to it in one assignment on the event loop. The release it replaced stays loaded, so switching back (a
 rollback) is instant.
+
+The set of models changes in the running sidecar (issue #39): a switch to a bundle of a model not served adds
+it (loaded beside and golden-checked the same way, then routable in one assignment); a removal takes a model
+out of routing first, lets its windows in flight be answered, then unloads its releases. /infer keeps its
+model while that is served; when it has none (or its model goes), it is bound again as at start-up.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from hailo_pipeline.serve.host.device_host import DeviceHost, Loaded, LoadError
 from hailo_pipeline.serve.host.loop_watch import LoopWatch
 from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest, OpenEngine
 from hailo_pipeline.serve.metrics import SidecarMetrics
-from hailo_pipeline.serve.settings import SidecarConfig
+from hailo_pipeline.serve.settings import CURRENT_LINK_PREFIX, SidecarConfig
 
 log = logging.getLogger("hailo_pipeline.serve.host.models")
 
@@ -53,6 +58,13 @@ def _read_name(release_dir: Path) -> tuple[str, dict[str, Any] | None, str]:
     return str(manifest["name"]), manifest, ""
 
 
+def _bundles(config: SidecarConfig) -> tuple[Path, ...]:
+    """The bundles served from start-up: HAILO_MODELS_DIR's current-<model> links sorted by name, or HAILO_RELEASE_DIR's."""
+    if config.models_dir is None:
+        return config.release_dirs
+    return tuple(sorted(config.models_dir.glob(f"{CURRENT_LINK_PREFIX}*")))
+
+
 class Sidecar:
     """What the app holds between requests: the device process, the models, health and metrics."""
 
@@ -69,14 +81,14 @@ class Sidecar:
             self.loop_watch.turn_s,
             self._parity,
         )
-        configured = [(release_dir, *_read_name(release_dir)) for release_dir in config.release_dirs]
+        configured = [(release_dir, *_read_name(release_dir)) for release_dir in _bundles(config)]
         manifest_io.one_release_per_model((name, str(release_dir)) for release_dir, name, _, _ in configured)
         self.models: dict[str, Model] = {
             name: Model(name, release_dir, manifest, not_ready=problem or "loading the release")
             for release_dir, name, manifest, problem in configured
         }
-        self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding()
-        self.switching = asyncio.Lock()  # one switch at a time: the models share the device's room
+        self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding(self.models)
+        self.switching = asyncio.Lock()  # one switch, add or removal at a time: the models share the device's room
 
     def _observe(self, key: int, seconds: float) -> None:
         loaded = self.host.loaded.get(key)
@@ -90,18 +102,18 @@ class Sidecar:
             if cosine < threshold:
                 self.metrics.parity_below_gate.labels(loaded.name).inc()
 
-    def _edgeinfer_binding(self) -> tuple[Model | None, str]:
-        """The model POST /infer answers with, or None and why there is none."""
+    def _edgeinfer_binding(self, models: dict[str, Model]) -> tuple[Model | None, str]:
+        """The model of `models` POST /infer answers with, or None and why there is none."""
         named = self.config.edgeinfer_model
         if named:
-            if named not in self.models:
-                served = ", ".join(m.name if m.manifest is not None else f"{m.release_dir}: {m.not_ready}" for m in self.models.values())
-                return None, f"EDGEINFER_MODEL={named} is none of the served models ({served})"
-            manifest = self.models[named].manifest
+            if named not in models:
+                served = ", ".join(m.name if m.manifest is not None else f"{m.release_dir}: {m.not_ready}" for m in models.values())
+                return None, f"EDGEINFER_MODEL={named} is none of the served models ({served or 'none'})"
+            manifest = models[named].manifest
             misfit = edgeinfer_misfit(manifest) if manifest is not None else None
-            return (None, f"EDGEINFER_MODEL={named} cannot serve EdgeInfer: {misfit}") if misfit else (self.models[named], "")
+            return (None, f"EDGEINFER_MODEL={named} cannot serve EdgeInfer: {misfit}") if misfit else (models[named], "")
         misfits = []
-        for model in self.models.values():
+        for model in models.values():
             if model.manifest is None:
                 misfits.append(f"{model.name}: {model.not_ready}")
                 continue
@@ -109,7 +121,7 @@ class Sidecar:
             if misfit is None:
                 return model, ""
             misfits.append(f"{model.name}: {misfit}")
-        return None, f"no served model fits EdgeInfer ({'; '.join(misfits)})"
+        return None, f"no served model fits EdgeInfer ({'; '.join(misfits) or 'none is served'})"
 
     def _request(self, release_dir: Path) -> LoadRequest:
         c = self.config
@@ -192,29 +204,39 @@ class Sidecar:
         return loaded, time.perf_counter() - gap_started
 
     def _model_of(self, release_dir: Path) -> Model:
-        """The served model a bundle is a release of (its manifest's name); refuses a bundle that fits none."""
+        """The model a bundle is a release of (its manifest's name): the served one, or a new one not yet served.
+        Refuses a bundle that cannot serve EdgeInfer's /infer where it would have to."""
         manifest = manifest_io.read(release_dir)
-        model = self.models.get(str(manifest["name"]))
+        name = str(manifest["name"])
+        model = self.models.get(name)
         if model is None:
-            raise PipelineError(
-                f"{manifest['release']} is model {manifest['name']!r}, which this sidecar does not serve (it serves "
-                f"{', '.join(self.models)}); add it to the sidecar's models, and the sidecar restarts with them"
-            )
+            if name == self.config.edgeinfer_model and (misfit := edgeinfer_misfit(manifest)):
+                raise PipelineError(f"{manifest['release']} cannot serve EdgeInfer's /infer, as EDGEINFER_MODEL={name} asks: {misfit}")
+            return Model(name, release_dir, manifest)
         if model is self.edgeinfer and (misfit := edgeinfer_misfit(manifest)):
             raise PipelineError(f"{manifest['release']} cannot serve EdgeInfer's /infer as {model.name} does: {misfit}")
         return model
 
+    def _with(self, model: Model) -> dict[str, Model]:
+        """The models with `model` added: last, or in its place by name when they come from HAILO_MODELS_DIR (as
+        a restart orders them)."""
+        models = {**self.models, model.name: model}
+        return dict(sorted(models.items())) if self.config.models_dir is not None else models
+
     async def switch(self, release_dir: Path) -> dict[str, Any]:
-        """Serves `release_dir` as its model, loaded beside the serving releases unless it is the one kept loaded. A
-        release that fails to load (checksums, contract, backend, golden vectors) leaves every model untouched."""
+        """Serves `release_dir` as its model, loaded beside the serving releases unless it is the one kept loaded;
+        a model not served is added. A release that fails to load (checksums, contract, backend, golden vectors)
+        leaves every model untouched."""
         request = self._request(release_dir)
-        model = self._model_of(request.release_dir)
         async with self.switching:
             started = time.perf_counter()
+            model = self._model_of(request.release_dir)
+            if model.name not in self.models:
+                return await self._add(model, request, started)
             was = model.active.release if model.active is not None else None
             if model.active is not None and model.active.request.release_dir == request.release_dir:
                 previous = model.previous and model.previous.release
-                return {"model": model.name, "release": was, "previous": previous, "switched": False, "loaded": False}
+                return {"model": model.name, "release": was, "previous": previous, "switched": False, "added": False, "loaded": False}
             gap: float | None = None
             if model.previous is not None and model.previous.request.release_dir == request.release_dir:
                 target, loaded_now = model.previous, False
@@ -226,10 +248,62 @@ class Sidecar:
                 "release": target.release,
                 "previous": was,
                 "switched": True,
+                "added": False,
                 "loaded": loaded_now,
                 "seconds": round(time.perf_counter() - started, 3),
                 "gap_seconds": None if gap is None else round(gap, 3),
             }
+
+    async def _add(self, model: Model, request: LoadRequest, started: float) -> dict[str, Any]:
+        """Loads and golden-checks a model not served beside the others (room made as _load_with_room does), then
+        routes it in one step; /infer is bound to it when it had no model and this one is EdgeInfer's."""
+        loaded = await self._load_with_room(model, request)
+        self._activate(model, loaded)
+        self.models = self._with(model)
+        if self.edgeinfer is None:
+            self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding(self.models)
+        return {
+            "model": model.name,
+            "release": loaded.release,
+            "previous": None,
+            "switched": True,
+            "added": True,
+            "loaded": True,
+            "seconds": round(time.perf_counter() - started, 3),
+            "gap_seconds": None,
+        }
+
+    async def remove(self, name: str) -> dict[str, Any]:
+        """Takes the model `name` out of routing, lets its windows in flight be answered, then unloads its serving
+        and kept releases; a model not served is not removed (nothing to do). Refuses EdgeInfer's model when no
+        other served model can take /infer."""
+        async with self.switching:
+            started = time.perf_counter()
+            model = self.models.get(name)
+            if model is None:
+                return {"model": name, "removed": False, "release": None, "seconds": 0.0}
+            rest = {other.name: other for other in self.models.values() if other is not model}
+            edgeinfer, problem = (self.edgeinfer, "") if self.edgeinfer not in (None, model) else self._edgeinfer_binding(rest)
+            rebound = model is self.edgeinfer
+            if rebound and edgeinfer is None:
+                remedy = "set EDGEINFER_MODEL to another served model" if self.config.edgeinfer_model else "add a model that fits EdgeInfer"
+                raise PipelineError(
+                    f"{name} answers EdgeInfer's /infer and no other model can take it (without it, {problem}): {remedy} first"
+                )
+            self.models, self.edgeinfer, self.edgeinfer_problem = rest, edgeinfer, problem
+            releases = [loaded for loaded in (model.active, model.previous) if loaded is not None]
+            await self.host.drain({loaded.key for loaded in releases})
+            for loaded in releases:
+                self.host.unload(loaded.key)
+            self.metrics.not_serving(name)
+            release = model.active and model.active.release
+            log.info(
+                "%s: removed (it served %s)%s",
+                name,
+                release,
+                f"; /infer now answers with {edgeinfer.name}" if rebound and edgeinfer else "",
+            )
+            return {"model": name, "removed": True, "release": release, "seconds": round(time.perf_counter() - started, 3)}
 
     def model_state(self, model: Model) -> tuple[bool, str]:
         """Whether `model` answers now, and why not."""
@@ -245,6 +319,9 @@ class Sidecar:
 
     def health(self) -> tuple[bool, str]:
         """/healthz: every model ready, and EdgeInfer's /infer has one."""
+        if not self.models:
+            where = f"HAILO_MODELS_DIR={self.config.models_dir} had no current-<model> link, or " if self.config.models_dir else ""
+            return False, f"no model to serve ({where}every model was removed): add one with `hailo-pipeline switch RELEASE`"
         ok, reason = self.models_ready()
         if self.edgeinfer is None:
             return False, "; ".join([*([reason] if not ok else []), f"/infer: {self.edgeinfer_problem}"])

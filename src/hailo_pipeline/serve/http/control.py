@@ -1,5 +1,6 @@
-"""The control routes: a release switch and the sidecar's state, answered on the loopback control listener
-only (serve/control.py), never on EdgeInfer's network; left out of the OpenAPI document."""
+"""The control routes: a release switch (which adds a model not served), a model's removal and the sidecar's
+state, answered on the loopback control listener only (serve/control.py), never on EdgeInfer's network; left
+out of the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -39,6 +40,23 @@ async def switch(request: Request) -> Response:
         return json_response(await sidecar.switch(release_dir))
     except PipelineError as exc:
         return refusal.response(CONTROL_ROUTE, Refused(409, "not_switched", str(exc), extra={"serving": sidecar.state()["models"]}))
+
+
+@router.post("/remove")
+async def remove(request: Request) -> Response:
+    if (refused := _elsewhere(request)) is not None:
+        return refused
+    sidecar = sidecar_of(request)
+    try:
+        model = orjson.loads(await request.body())["model"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        model = None
+    if not isinstance(model, str) or not model:
+        return refusal.response(CONTROL_ROUTE, Refused(400, "bad_request", 'body must be {"model": "<name>"}'))
+    try:
+        return json_response(await sidecar.remove(model))
+    except PipelineError as exc:
+        return refusal.response(CONTROL_ROUTE, Refused(409, "not_removed", str(exc), extra={"serving": sidecar.state()["models"]}))
 
 
 @router.get("/state")
