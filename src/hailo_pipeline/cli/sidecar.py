@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 from hailo_pipeline.cli.common import Add, emit, progress
@@ -86,6 +88,9 @@ def cmd_metrics_gateway(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise PipelineError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     progress(f"metrics gateway on {args.host}:{args.port} -> {args.upstream} (GET /metrics, /healthz)")
+    # As its container's PID 1 it gets no default action for SIGTERM: without this, `docker stop` waits out its
+    # 10 s timeout, and so does every dockerd restart and reboot of the Pi, EdgeInfer's container down meanwhile.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     server.serve_forever()
     return 0
 

@@ -3,7 +3,11 @@ the reason while the sidecar does not answer (so the fleet's up{job="hailo-sidec
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +16,7 @@ import httpx
 import pytest
 
 from hailo_pipeline.clients.metrics_gateway import gateway, pi_metrics
-from tests.conftest import SAMPLES
+from tests.conftest import CLI, SAMPLES
 from tests.support.sidecar_server import free_port, post, running
 
 # Where the Raspberry Pi firmware driver's node sits: the device tree's SoC bus is `soc` on a Pi 4 (bcm2711),
@@ -97,3 +101,23 @@ def test_the_gateway_says_503_and_why_while_the_sidecar_does_not_answer() -> Non
         answer = httpx.get(f"{url}/metrics")
         assert answer.status_code == 503
         assert answer.text.startswith(f"the sidecar at {upstream}/metrics does not answer: ")
+
+
+def test_the_gateway_exits_at_once_on_sigterm_as_docker_stop_sends_it() -> None:
+    """Exit status 0, not death by the signal: as its container's PID 1 it would otherwise ignore SIGTERM, and
+    `docker stop` (a dockerd restart, a reboot) wait 10 s before killing it."""
+    port = free_port()
+    argv = [CLI, "metrics-gateway", "--upstream", f"http://127.0.0.1:{free_port()}", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 503:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the gateway did not listen within 10 s")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+    finally:
+        process.kill()
