@@ -7,6 +7,7 @@
     python -m tests.benchmarks.bench_overload   goodput under overload (needs wrk)
     python -m tests.benchmarks.bench_switch     what each kind of release switch costs EdgeInfer
     python -m tests.benchmarks.bench_models     a second model beside EdgeInfer's (needs wrk)
+    python -m tests.benchmarks.bench_restarts   what a sidecar, dockerd or Pi restart costs EdgeInfer (a running simulated Pi)
     scripts/fleet-bench N                       rollout time and bytes per Pi for N simulated Pis (Docker)
 
 benchlib holds what the sidecar benchmarks share.
