@@ -86,6 +86,13 @@ class Pi:
         status, body = self.healthz()
         return status, {name: model.get("release") for name, model in body["models"].items()}
 
+    def rejects(self) -> dict[str, float]:
+        """The sidecar's refusals since its container started, by model and reason (from its /metrics)."""
+        code = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9000/metrics', timeout=5).read().decode())"
+        lines = self.sidecar("/opt/sidecar/bin/python", "-c", code).splitlines()
+        found = (re.fullmatch(r"hailo_sidecar_rejects_total\{(.*)\} (\S+)", line) for line in lines)
+        return {m[1]: float(m[2]) for m in found if m and float(m[2])}
+
     def probe(self, model: str) -> str:
         """`hailo-pipeline probe` of /models/current-<model> (golden vectors as the model's callers get them): the
         release it found live and right, or why not."""
@@ -113,13 +120,20 @@ def _started_s(pi: Pi, t0: float) -> float:
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", started).replace("Z", "+00:00")).timestamp() - t0
 
 
+def _causes(counters: dict[str, Any]) -> Counter[str]:
+    return Counter(f"{reason}: {re.sub(r'[0-9]+', 'N', cause)}" for _, reason, cause in counters["hidden_causes"])
+
+
 def measure(pi: Pi, kind: str) -> dict[str, Any]:
     """One restart of this kind: what EdgeInfer answered until its answers were real again, and what the sidecar serves."""
     status, before = pi.served()
     if status != 200:
         raise SystemExit(f"{SIDECAR} on {pi.name} answers /healthz {status}: {before}; fix that before measuring")
     started = pi.reset_counters()["started"]
-    stubs: Counter[str] = Counter()  # what stand-ins that have gone since counted (a shutdown stops the stand-in)
+    # what stand-ins that have gone since counted (a shutdown stops the stand-in): stubs, and the causes EdgeInfer's
+    # labels hide (digits dropped, so that alike ones add up)
+    stubs: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
     last: dict[str, Any] | None = None
     down_until: float | None = None
     t0 = time.time()
@@ -132,7 +146,8 @@ def measure(pi: Pi, kind: str) -> dict[str, Any]:
             down_until = time.time()
         else:
             if doc["started"] != started:  # a new stand-in: what the old one counted up to its last poll is kept
-                stubs += Counter(last["stub"]) if last is not None and last["started"] == started else Counter()
+                if last is not None and last["started"] == started:
+                    stubs, causes = stubs + Counter(last["stub"]), causes + _causes(last)
                 started, down_until = doc["started"], max(down_until or t0, doc["started"])
             last = doc
             real_from = max([t0, down_until or t0, *(t for t, _ in doc["stub_events"])])
@@ -141,7 +156,7 @@ def measure(pi: Pi, kind: str) -> dict[str, Any]:
         time.sleep(POLL_S)
     if command.returncode != 0:
         raise SystemExit(f"{kind}: the restart failed: {command.stderr.read() if command.stderr else ''}")
-    stubs += Counter(last["stub"])
+    stubs, causes = stubs + Counter(last["stub"]), causes + _causes(last)
     healthz, after = pi.served()
     probed = {model: pi.probe(model) for model in after}
     return {
@@ -151,6 +166,8 @@ def measure(pi: Pi, kind: str) -> dict[str, Any]:
         "until_real_s": round(real_from - t0, 2),
         "edgeinfer_down_s": round(down_until - t0, 2) if down_until else 0.0,
         "sidecar_started_s": round(_started_s(pi, t0), 2),
+        "causes": dict(causes),
+        "sidecar_rejects": pi.rejects(),
         "healthz": healthz,
         "same_releases": after == before and probed == before,
         "served": after,
@@ -194,7 +211,8 @@ def main() -> None:
                     print(
                         f"  {kind:9} real again after {r['until_real_s']:6.2f} s (EdgeInfer down {r['edgeinfer_down_s']:5.2f} s, "
                         f"sidecar started {r['sidecar_started_s']:5.2f} s)  stubs {r['stub_total']:4d} {json.dumps(r['stubs'])}  "
-                        f"/healthz {r['healthz']}, same releases with their golden vectors: {r['same_releases']}",
+                        f"/healthz {r['healthz']}, same releases with their golden vectors: {r['same_releases']}\n"
+                        f"            behind the stubs {json.dumps(r['causes'])}; the sidecar refused {json.dumps(r['sidecar_rejects'])}",
                         flush=True,
                     )
     if args.json:
