@@ -64,11 +64,9 @@ def metadata(model: Model, loaded: Loaded) -> dict[str, Any]:
     }
 
 
-def parse_inputs(
-    body: bytes, model: Model, loaded: Loaded, header_length: str | None = None
-) -> tuple[NDArray[np.float32], dict[str, bool], Any]:
+def parse_inputs(body: bytes, model: Model, loaded: Loaded, header_length: str | None) -> tuple[NDArray[np.float32], dict[str, bool], Any]:
     """The request's one input as a raw (H, T, 9) window, the outputs to answer (name: as binary data?), and its
-    id. `header_length`: the Inference-Header-Content-Length header, when the body holds binary tensors."""
+    id. `header_length`: the Inference-Header-Content-Length header (None: the body is all JSON)."""
     header, binary = (body, b"") if header_length is None else binary_tensors.split_body(body, header_length)
     try:
         doc = orjson.loads(header)
