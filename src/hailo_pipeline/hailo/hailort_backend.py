@@ -143,7 +143,9 @@ class HailoBackend:
                     raise
                 # HailoRT's status for "does not fit" varies by resource; beside others, any refusal counts as that
                 raise DeviceFullError(
-                    f"HailoRT could not configure {hef_path} beside {device.groups - 1} other network group(s): {hailort_failure(exc)}"
+                    f"HailoRT could not configure {hef_path} beside {device.groups - 1} other network group(s): {hailort_failure(exc)}; "
+                    "HailoRT gives a released network group's room back only with its VDevice: a restart of the sidecar "
+                    "starts one holding only the releases it serves (docs/decisions/hot-model-set.md)"
                 ) from exc
             self.bindings = self.configured.create_bindings()
             self.output = np.empty(self.model.output().shape, np.float32)

@@ -21,7 +21,7 @@ import pytest
 
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.settings import DEFAULT_RELEASE_DIR, from_env
-from tests.conftest import CLI, SAMPLES
+from tests.conftest import CLI, SAMPLES, ExampleBuilds
 from tests.support.faults import Faults
 from tests.support.sidecar_server import RunningSidecar, post, running
 from tests.support.tamper import break_goldens, rewrite_sums
@@ -259,3 +259,23 @@ def test_models_dir_settings(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(PipelineError, match=f"HAILO_MODELS_DIR={tmp_path}/file is not a folder: mount the host's models folder there"):
         from_env({"HAILO_MODELS_DIR": str(tmp_path / "file")})
+
+
+def test_on_hailort_an_added_model_joins_the_vdevice_and_one_it_cannot_hold_is_refused(
+    calls: Path, device: Path, example_builds: ExampleBuilds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tcn, fsq = example_builds.tcn(compiled=True), example_builds.fsq(compiled=True)
+    with running(tcn, backend="hailo", device=device) as s:
+        assert control(s, "switch", {"release_dir": str(fsq)}).json()["added"]
+        assert _fsq(s).status_code == 200
+        assert control(s, "remove", {"model": FSQ}).json()["removed"]
+        assert post(s.url, BODY).json()["backend"] == "hailo"
+    log = calls.read_text().split()
+    assert (log.count("VDevice"), log.count("configure")) == (1, 2), "the added model is a network group of the one VDevice"
+    monkeypatch.setenv("HAILORT_DOUBLE_NETWORK_GROUPS", "1")
+    with running(tcn, backend="hailo", device=device) as s:
+        refused = control(s, "switch", {"release_dir": str(fsq)})
+        assert (refused.status_code, refused.json()["serving"]) == (409, {TCN: {"active": tcn.name, "previous": None}})
+        assert "model.hef beside 1 other network group(s): HailoRTException" in refused.json()["detail"]
+        assert "a restart of the sidecar starts one holding only the releases it serves" in refused.json()["detail"]
+        assert post(s.url, BODY).status_code == 200
