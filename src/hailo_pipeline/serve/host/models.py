@@ -284,8 +284,8 @@ class Sidecar:
                 return {"model": name, "removed": False, "release": None, "seconds": 0.0}
             rest = {other.name: other for other in self.models.values() if other is not model}
             edgeinfer, problem = (self.edgeinfer, "") if self.edgeinfer not in (None, model) else self._edgeinfer_binding(rest)
-            rebound = model is self.edgeinfer
-            if rebound and edgeinfer is None:
+            edgeinfers = model is self.edgeinfer
+            if edgeinfers and edgeinfer is None:
                 remedy = "set EDGEINFER_MODEL to another served model" if self.config.edgeinfer_model else "add a model that fits EdgeInfer"
                 raise PipelineError(
                     f"{name} answers EdgeInfer's /infer and no other model can take it (without it, {problem}): {remedy} first"
@@ -301,7 +301,7 @@ class Sidecar:
                 "%s: removed (it served %s)%s",
                 name,
                 release,
-                f"; /infer now answers with {edgeinfer.name}" if rebound and edgeinfer else "",
+                f"; /infer now answers with {edgeinfer.name}" if edgeinfers and edgeinfer else "",
             )
             return {"model": name, "removed": True, "release": release, "seconds": round(time.perf_counter() - started, 3)}
 

@@ -47,7 +47,7 @@ router = APIRouter()
 
 
 def edgeinfer_label(sidecar: Sidecar) -> str:
-    """The `model` label of /infer's series: EdgeInfer's model, fixed for the sidecar's life."""
+    """The `model` label of /infer's series: EdgeInfer's model as bound now (another when its own is removed)."""
     return sidecar.edgeinfer.name if sidecar.edgeinfer is not None else "none"
 
 
