@@ -4,7 +4,9 @@ percentiles at 16 closed-loop connections, on this machine, in one run against o
 `hailo-pipeline serve` on both examples (the TCN at the real model's size and the Conv2d-FSQ classifier, ONNX
 Runtime, 1 thread). The bodies are what tritonclient.http sends: its defaults (the input as binary data, every
 output asked for as binary data) and the same request all JSON (binary_data=False on the input and on every
-output). Each answer is checked against the other's before the load. wrk (one thread, 16 connections,
+output). Each answer is checked against the other's before the load, and the route's own work per request (parse
+the body, encode the answer; no HTTP, no device) is timed in this process, which the machine's load disturbs
+least. wrk (one thread, 16 connections,
 bench_binary.lua beside it) then runs JSON and binary in alternation, ROUNDS times per model, so that drift on
 the machine falls on both; the figures are the medians over the rounds.
 
@@ -22,12 +24,17 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import timeit
 from pathlib import Path
 
 import httpx
 import numpy as np
 import tritonclient.http as triton
 
+from hailo_pipeline.serve.host.device_host import Loaded
+from hailo_pipeline.serve.host.models import Model
+from hailo_pipeline.serve.http import oip
+from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest
 from tests.benchmarks.benchlib import example_fsq_release, example_release, serving
 
 LUA = Path(__file__).with_name("bench_binary.lua")
@@ -57,6 +64,28 @@ def request_bodies(url: str, model: str, folder: Path) -> dict[str, tuple[Path, 
     for name in outputs:
         np.testing.assert_array_equal(results["binary"].as_numpy(name), results["json"].as_numpy(name))
     return bodies
+
+
+def route_us(url: str, model: str, bodies: dict[str, tuple[Path, int | None]]) -> dict[str, float]:
+    """Microseconds of the route's own work per request, each mode: oip.parse_inputs and oip.answer on the model
+    as the sidecar serves it, in this process (the best of 5 x 1000)."""
+    meta = httpx.get(f"{url}/v2/models/{model}").json()
+    shape = meta["inputs"][0]["shape"]
+    answers = [[o["name"], o["shape"][1], o["datatype"]] for o in meta["outputs"]]
+    info = {"name": model, "backend": "onnxruntime", "input": {"name": meta["inputs"][0]["name"], "shape": shape}, "answers": answers}
+    request = LoadRequest(Path(meta["versions"][0]), "onnxruntime", DeviceAccess(Path("/nonexistent")), 1, 1000)
+    loaded, served = Loaded(0, request, meta["versions"][0], shape[2], info), Model(model, request.release_dir)
+    values = np.zeros(sum(size for _, size, _ in answers), np.float32)
+    took = {}
+    for mode, (body_file, json_size) in bodies.items():
+        body, header_length = body_file.read_bytes(), None if json_size is None else str(json_size)
+
+        def once(body: bytes = body, header_length: str | None = header_length) -> None:
+            _, outputs, request_id = oip.parse_inputs(body, served, loaded, header_length)
+            oip.answer(served, loaded, values, outputs, request_id)
+
+        took[mode] = min(timeit.repeat(once, number=1000, repeat=5)) * 1000
+    return took
 
 
 def load(url: str, body_file: Path, json_size: int | None, seconds: int) -> dict[str, float]:
@@ -92,8 +121,10 @@ def main() -> None:
             url = infer_url.removesuffix("/infer")
             models = sorted(httpx.get(f"{url}/healthz").json()["models"])
             runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+            in_process = {}
             for model in models:
                 bodies = request_bodies(url, model, Path(tmp))
+                in_process[model] = route_us(url, model, bodies)
                 target = f"{url}/v2/models/{model}/infer"
                 load(target, *bodies["binary"], 2)  # warm-up
                 for _ in range(args.rounds):
@@ -111,6 +142,8 @@ def main() -> None:
         )
     for model in models:
         binary, plain = median[(model, "binary")], median[(model, "json")]
+        json_us, binary_us = in_process[model]["json"], in_process[model]["binary"]
+        print(f"{model}: the route's own work per request, in process: JSON {json_us:.0f} us, binary {binary_us:.0f} us")
         print(
             f"{model}: binary/JSON answers/s {binary['answers_per_s'] / plain['answers_per_s']:.1%} (target >= 100 %), "
             f"p50 {binary['p50_ms'] / plain['p50_ms']:.1%}, p99 {binary['p99_ms'] / plain['p99_ms']:.1%}"
