@@ -6,6 +6,7 @@ Pi: scripts/demo's hailo-fleet-edge-local (the default) or a Molecule host, with
   reboot    the Pi shuts down cleanly (SIGRTMIN+3 to its systemd, as `reboot` does) and boots again: systemd,
             docker.service, then the unless-stopped containers, EdgeInfer's stand-in included
   power-cut the Pi is killed (SIGKILL, as `docker restart` of it does after its 10 s stop timeout) and boots again
+  none      nothing: what this machine's load alone costs EdgeInfer in the same minutes (slow answers)
 
 Each run resets the EdgeInfer stand-in's counters (tests/support/edgeinfer/standin.py, on the Pi at 127.0.0.1:8080),
 restarts, then polls the counters until EdgeInfer's answers are real again and stay real for SETTLE_S. It prints
@@ -105,6 +106,7 @@ def _restart(pi: Pi, kind: str) -> subprocess.Popen[str]:
     """The restart, started (the stand-in is polled meanwhile: a shutdown stops it, and its counters with it)."""
     inside = ["docker", "exec", pi.name]
     argv = {
+        "none": ["true"],
         "sidecar": [*inside, "docker", "restart", SIDECAR],
         "dockerd": [*inside, "systemctl", "restart", "docker"],
         "reboot": ["sh", "-c", 'docker kill --signal SIGRTMIN+3 "$0" && docker wait "$0" && docker start "$0"', pi.name],
@@ -195,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pi", nargs="?", default="hailo-fleet-edge-local", help="the Pi-like container")
     parser.add_argument("--runs", type=int, default=3, help="runs of each kind")
-    parser.add_argument("--kinds", default="sidecar,dockerd,reboot", help="comma-separated: sidecar, dockerd, reboot, power-cut")
+    parser.add_argument("--kinds", default="sidecar,dockerd,reboot", help="comma-separated: sidecar, dockerd, reboot, power-cut, none")
     parser.add_argument("--hz", type=int, default=20, help="EdgeInfer's calls a second, when the stand-in has no driver")
     parser.add_argument("--json", action="store_true", help="one JSON document at the end: each kind's runs")
     args = parser.parse_args()
