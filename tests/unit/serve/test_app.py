@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -220,6 +221,32 @@ def test_backend_that_hangs_gives_quick_503_and_overload_is_refused(bundle: Path
         faults.set("ok")
         _wait_for(lambda: httpx.get(f"{s.url}/healthz").status_code == 200)
         assert post(s.url, body).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "",  # tritonclient's JSON: no Content-Type
+        "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: 40\r\n",  # its binary tensors
+        "Content-Type: application/json\r\n",
+    ],
+)
+def test_an_oip_request_the_device_cannot_take_is_refused_before_its_body(bundle: Path, tmp_path: Path, headers: str) -> None:
+    faults = Faults(tmp_path)
+    with running(bundle, faults.opener(), infer_timeout_ms=3000, queue_limit=1) as s:
+        faults.set("hang")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(post, s.url, (SAMPLES / "static_imu_sample.json").read_bytes())
+            _wait_for(lambda: "hailo_sidecar_queue_depth 1.0" in httpx.get(f"{s.url}/metrics").text)
+            host, port = s.url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=2) as sock:
+                # the head alone: a route would wait for the 4 000 bytes it announces, the gate answers at once
+                sock.sendall(f"POST /v2/models/tcn-encoder/infer HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 4000\r\n\r\n".encode())
+                head = sock.recv(65536).decode("latin-1")
+            faults.set("ok")
+            waiting.result()
+    assert head.startswith("HTTP/1.1 503"), head
+    assert "already wait for the device (QUEUE_LIMIT=1)" in head
 
 
 def test_graceful_shutdown_finishes_requests_in_flight(bundle: Path, tmp_path: Path) -> None:

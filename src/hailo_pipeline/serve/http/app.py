@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from hailo_pipeline import __version__
 from hailo_pipeline.serve.host.models import Model, Sidecar
-from hailo_pipeline.serve.http import control, edgeinfer, oip, refusal
+from hailo_pipeline.serve.http import binary_tensors, control, edgeinfer, oip, refusal
 from hailo_pipeline.serve.http.exchange import is_json
 from hailo_pipeline.serve.http.refusal import EDGEINFER_ROUTE, OIP_ROUTE, Refused
 from hailo_pipeline.serve.messages import OpenEngine
@@ -24,6 +24,18 @@ from hailo_pipeline.serve.settings import SidecarConfig
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+_HEADER_LENGTH = binary_tensors.HEADER.lower().encode()  # ASGI gives header names in lower case
+
+
+def _readable(route: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the route reads a request with these headers (JSON for /infer; what oip.accepts for /v2)."""
+    found = {k: v.decode("latin-1") for k, v in headers if k in (b"content-type", _HEADER_LENGTH)}
+    content_type = found.get(b"content-type")
+    if route == EDGEINFER_ROUTE:
+        return content_type is not None and is_json(content_type)
+    return oip.accepts(content_type, found.get(_HEADER_LENGTH))
 
 
 class AdmissionGate:
@@ -48,8 +60,7 @@ class AdmissionGate:
         if serving is None:
             return await self.app(scope, receive, send)  # not an inference, or its model is not ready: the route says so
         assert model is not None
-        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
-        problem = self.sidecar.host.refusal(serving.key) if is_json(content_type) else None  # a wrong type is a 415 first
+        problem = self.sidecar.host.refusal(serving.key) if _readable(route, scope["headers"]) else None  # else a 415 first
         if problem is not None:
             self.sidecar.metrics.refused(model.name, route, 503, "overloaded")
             return await refusal.response(route, Refused(503, "overloaded", problem, retry_after=1))(scope, receive, send)

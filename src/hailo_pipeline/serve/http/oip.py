@@ -165,8 +165,12 @@ def serving(sidecar: Sidecar, name: str, version: str | None) -> tuple[Model, Lo
     return model, loaded
 
 
-def _is_binary(content_type: str) -> bool:
-    return content_type.partition(";")[0].strip().lower() == binary_tensors.CONTENT_TYPE
+def accepts(content_type: str | None, header_length: str | None) -> bool:
+    """Whether an inference request's Content-Type is one this route reads: none, JSON, or binary tensors' with
+    their header length (the admission gate asks too, so that a refusal for the type comes first)."""
+    if content_type is None or is_json(content_type):
+        return True
+    return header_length is not None and content_type.partition(";")[0].strip().lower() == binary_tensors.CONTENT_TYPE
 
 
 def _status_only(refused: Refused, status: int | None = None) -> Response:
@@ -227,7 +231,7 @@ async def infer_route(name: str, request: Request, version: str | None = None) -
     async def prepare() -> Prepared:
         model, loaded = serving(sidecar, name, version)
         content_type, header_length = request.headers.get("content-type"), request.headers.get(binary_tensors.HEADER)
-        if content_type is not None and not is_json(content_type) and not (header_length is not None and _is_binary(content_type)):
+        if not accepts(content_type, header_length):
             raise Refused(
                 415,
                 "content_type",
