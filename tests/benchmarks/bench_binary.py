@@ -6,9 +6,9 @@ Runtime, 1 thread). The bodies are what tritonclient.http sends: its defaults (t
 output asked for as binary data) and the same request all JSON (binary_data=False on the input and on every
 output). Each answer is checked against the other's before the load, and the route's own work per request (parse
 the body, encode the answer; no HTTP, no device) is timed in this process, which the machine's load disturbs
-least. wrk (one thread, 16 connections,
-bench_binary.lua beside it) then runs JSON and binary in alternation, ROUNDS times per model, so that drift on
-the machine falls on both; the figures are the medians over the rounds.
+least. wrk (one thread, 16 connections, post_counting_statuses.lua beside it) then runs JSON and binary in
+alternation, ROUNDS times per model, so that drift on the machine falls on both; the figures are the medians over
+the rounds.
 
 Target: binary answers/s at least JSON's (ratio >= 100 %).
 
@@ -33,11 +33,11 @@ import tritonclient.http as triton
 
 from hailo_pipeline.serve.host.device_host import Loaded
 from hailo_pipeline.serve.host.models import Model
-from hailo_pipeline.serve.http import oip
+from hailo_pipeline.serve.http import binary_tensors, oip
 from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest
 from tests.benchmarks.benchlib import example_fsq_release, example_release, serving
 
-LUA = Path(__file__).with_name("bench_binary.lua")
+LUA = Path(__file__).with_name("post_counting_statuses.lua")
 CLIENTS = 16
 FIGURES = ("answers_per_s", "refused_per_s", "p50_ms", "p90_ms", "p99_ms")  # wrk's latencies: every answer, 503s too
 
@@ -90,7 +90,8 @@ def route_us(url: str, model: str, bodies: dict[str, tuple[Path, int | None]]) -
 
 def load(url: str, body_file: Path, json_size: int | None, seconds: int) -> dict[str, float]:
     """wrk with CLIENTS connections for `seconds` on one body."""
-    args = [str(body_file)] if json_size is None else [str(body_file), str(json_size)]
+    # no Content-Type, as tritonclient sends
+    args = [str(body_file)] if json_size is None else [str(body_file), f"{binary_tensors.HEADER}: {json_size}"]
     done = subprocess.run(
         ["wrk", "-t1", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "2s", "-s", str(LUA), url, "--", *args],
         capture_output=True,
