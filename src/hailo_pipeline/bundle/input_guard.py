@@ -1,0 +1,251 @@
+"""The input guard: what clients send, per channel, against the envelope of the windows the model was calibrated on.
+
+The build computes the envelope from its calibration windows (in the model's units: `envelope`) and the bundle
+carries it (release.json `calibration.envelope`). An InputGuard then takes client windows, already converted to
+the model's units as the sidecar converts them, and keeps running per-channel counts: `observe` costs a few
+vectorized reductions over the window and O(channels) updates, for the sidecar's hot path; `verdict` judges on
+demand. It never changes a window or an answer. Thresholds and why: docs/decisions/input-guard.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hailo_pipeline.bundle import units
+from hailo_pipeline.errors import PipelineError
+
+QUANTILES = (0.1, 1.0, 50.0, 99.0, 99.9)  # percent, of every calibration sample of a channel
+# A window leaves the envelope when a value lies beyond the 0.1..99.9 % range widened by this share of its width
+# on each side: held-out windows of the calibration's own kind stay inside (tests/unit/builder/test_input_guard.py).
+BAND_MARGIN = 0.25
+SHARE_MAX = 0.05  # a channel is flagged when more than this share of windows leaves the envelope, is flat or pinned
+BATCH = 64  # windows counted together
+SATURATION_SHARE = 0.05  # a window is pinned when this share of its samples sit at its min or max (beyond 1..99 %)
+# No IMU reports more than this, in the quantity's base unit: 16 g and 2000 deg/s are the widest common full-scale
+# ranges of accelerometers and gyroscopes; 4900 uT is the AK09916 magnetometer's, the widest of the common ones.
+IMPOSSIBLE = {"acceleration": 16 * units.UNITS["g"].factor, "angular rate": 35.0, "magnetic field": 4900.0}
+# Quantities with a floor (gravity, the earth's field) tell a unit that is too large from a still sensor; angular
+# rate has none, so only values larger than the calibration's suggest a unit for it.
+FLOORED = ("acceleration", "magnetic field")
+VERDICTS = ("ok", "out_of_envelope", "unit_mismatch", "constant", "saturated", "impossible")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Per-channel statistics of the calibration windows, in the model's units (`units`)."""
+
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    mean: NDArray[np.float64]
+    std: NDArray[np.float64]
+    quantiles: NDArray[np.float64]  # (len(QUANTILES), channels)
+
+    def as_manifest(self) -> dict[str, Any]:
+        return {
+            "quantiles": list(QUANTILES),
+            "channels": {
+                channel: {
+                    "unit": self.units[c],
+                    "mean": float(self.mean[c]),
+                    "std": float(self.std[c]),
+                    "quantiles": [float(q) for q in self.quantiles[:, c]],
+                }
+                for c, channel in enumerate(self.channels)
+            },
+        }
+
+
+def envelope(windows: NDArray[Any], channels: Sequence[str], model_units: Sequence[str]) -> Envelope:
+    """The envelope of calibration windows (..., T, channels) in model_units."""
+    samples = np.asarray(windows, np.float64).reshape(-1, len(channels))
+    return Envelope(tuple(channels), tuple(model_units), samples.mean(0), samples.std(0), np.percentile(samples, QUANTILES, axis=0))
+
+
+def read_envelope(manifest: dict[str, Any]) -> Envelope | None:
+    """The bundle's envelope; None for a bundle built before the guard (it has none)."""
+    raw = manifest.get("calibration", {}).get("envelope")
+    if raw is None:
+        return None
+    try:
+        if raw["quantiles"] != list(QUANTILES):
+            raise ValueError(f"quantiles {raw['quantiles']}, this tool reads {list(QUANTILES)}")
+        items = list(raw["channels"].items())
+        return Envelope(
+            tuple(channel for channel, _ in items),
+            tuple(units.check_unit(channel, entry["unit"]) for channel, entry in items),
+            np.array([entry["mean"] for _, entry in items], np.float64),
+            np.array([entry["std"] for _, entry in items], np.float64),
+            np.array([entry["quantiles"] for _, entry in items], np.float64).T.reshape(len(QUANTILES), len(items)),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, PipelineError) as exc:
+        raise PipelineError(f"release.json calibration.envelope is malformed ({exc}): rebuild the bundle") from None
+
+
+@dataclass(frozen=True)
+class ChannelVerdict:
+    channel: str
+    verdict: str  # one of VERDICTS
+    factor: float | None  # with unit_suggestion: how many times larger the client's numbers are than client_units'
+    unit_suggestion: str | None  # the unit the client looks like it sends
+    scale: float  # the client's RMS over the calibration's
+    outside_share: float  # of windows, beyond the envelope's band
+    message: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    envelope: bool  # False: the bundle has none and nothing was judged
+    windows: int
+    channels: list[ChannelVerdict]
+
+    @property
+    def flagged(self) -> list[ChannelVerdict]:
+        return [c for c in self.channels if c.verdict != "ok"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"envelope": self.envelope, "windows": self.windows, "channels": [asdict(c) for c in self.channels]}
+
+
+class InputGuard:
+    """Running per-channel counts of client windows in the model's units, judged against the envelope.
+
+    client_units: the units the caller converted from (the client's declared units; default the model's): a
+    suggestion names the unit the client really seems to send instead.
+    """
+
+    def __init__(self, env: Envelope | None, client_units: Sequence[str] | None = None) -> None:
+        self.envelope = env
+        self.windows = 0
+        self._batch: NDArray[Any] | None = None  # windows not counted yet, (BATCH, channels, samples)
+        self._pending = 0
+        if env is None:
+            return
+        self.client_units = tuple(client_units or env.units)
+        q = env.quantiles
+        width = q[-1] - q[0]
+        self._low, self._high = q[0] - BAND_MARGIN * width, q[-1] + BAND_MARGIN * width
+        self._q1, self._q99 = q[1], q[-2]
+        self._limit = np.array(
+            [IMPOSSIBLE[units.quantity(c)] / units.UNITS[u].factor for c, u in zip(env.channels, env.units, strict=True)]
+        )
+        n = len(env.channels)
+        self.samples = 0
+        self._squares, self._max_abs = np.zeros(n), np.zeros(n)
+        self._outside, self._impossible, self._constant, self._saturated = (np.zeros(n, np.int64) for _ in range(4))
+
+    def observe(self, window: NDArray[Any]) -> None:
+        """Counts one client window (..., T, channels), in the model's units; changes nothing. The window is copied
+        into a batch, counted BATCH at a time: one vectorized pass instead of a dozen small ones per window."""
+        self.windows += 1
+        if self.envelope is None:
+            return
+        rows = window.reshape(-1, window.shape[-1])
+        if self._batch is None or rows.T.shape != self._batch.shape[1:] or rows.dtype != self._batch.dtype:
+            self._count()
+            self._batch = np.empty((BATCH, *rows.T.shape), rows.dtype)
+        self._batch[self._pending] = rows.T  # (channels, samples): reductions then run over contiguous memory
+        self._pending += 1
+        if self._pending == BATCH:
+            self._count()
+
+    def _count(self) -> None:
+        """Counts the batched windows: their extremes against the envelope, and the running sums."""
+        if not self._pending:
+            return
+        assert self._batch is not None
+        x = self._batch[: self._pending]  # (windows, channels, samples)
+        self._pending = 0
+        low, high = x.min(2), x.max(2)  # (windows, channels)
+        self.samples += x.shape[0] * x.shape[2]
+        self._squares += np.square(x, dtype=np.float64).sum(2).sum(0)
+        magnitude = np.maximum(-low, high)
+        np.maximum(self._max_abs, magnitude.max(0), out=self._max_abs)
+        self._outside += ((low < self._low) | (high > self._high)).sum(0)
+        self._impossible += (magnitude > self._limit).sum(0)
+        flat = low == high
+        self._constant += flat.sum(0)
+        pinned_at = math.ceil(SATURATION_SHARE * x.shape[2])
+        at_high = ((x == high[..., None]).sum(2) >= pinned_at) & (high >= self._q99)
+        at_low = ((x == low[..., None]).sum(2) >= pinned_at) & (low <= self._q1)
+        self._saturated += ((at_high | at_low) & ~flat).sum(0)
+
+    def verdict(self) -> Verdict:
+        """Each channel's verdict on the windows so far (counting the batched ones first)."""
+        env = self.envelope
+        self._count()
+        if env is None or not self.windows:
+            return Verdict(env is not None, self.windows, [])
+        rms = np.sqrt(self._squares / self.samples)
+        reference = np.sqrt(env.mean**2 + env.std**2)
+        scale = rms / np.maximum(reference, np.finfo(np.float64).tiny)
+        # the sensor's scale: all its channels together (an accelerometer's include gravity whichever way it points)
+        group_scale = {
+            q: float(np.sqrt(np.sum(rms[members] ** 2) / max(np.sum(reference[members] ** 2), np.finfo(np.float64).tiny)))
+            for q, members in _by_quantity(env.channels).items()
+        }
+        return Verdict(True, self.windows, [self._judge(c, float(scale[c]), group_scale) for c in range(len(env.channels))])
+
+    def _judge(self, c: int, scale: float, group_scale: dict[str, float]) -> ChannelVerdict:
+        env = self.envelope
+        assert env is not None
+        channel, unit, client_unit = env.channels[c], env.units[c], self.client_units[c]
+        outside = float(self._outside[c] / self.windows)
+        share = {"constant": self._constant[c] / self.windows, "saturated": self._saturated[c] / self.windows}
+        suggestion = _likely_unit(channel, client_unit, scale, group_scale[units.quantity(channel)])
+        factor = units.factor(channel, client_unit, suggestion) if suggestion else None
+
+        def entry(verdict: str, message: str) -> ChannelVerdict:
+            return ChannelVerdict(channel, verdict, factor, suggestion, scale, outside, message)
+
+        # a unit explains the values only when, converted, they are ones an IMU produces
+        if suggestion and factor and self._max_abs[c] / factor <= self._limit[c]:
+            return entry(
+                "unit_mismatch",
+                f"{channel} RMS is {scale:.3g}x the calibration's: the client looks like {suggestion} where {client_unit} is declared "
+                f"(factor {factor:.4g}) - set client_units {channel}: {suggestion}",
+            )
+        if self._impossible[c]:
+            return entry(
+                "impossible",
+                f"{channel} reaches {self._max_abs[c]:.3g} {unit} in {self._impossible[c]} of {self.windows} windows: no IMU produces more "
+                f"than {self._limit[c]:.4g} {unit} (a corrupt client, or one in other units)",
+            )
+        if share["constant"] > SHARE_MAX:
+            return entry("constant", f"{channel} is constant in {share['constant']:.0%} of windows: a stuck or disconnected sensor")
+        if share["saturated"] > SHARE_MAX:
+            return entry(
+                "saturated",
+                f"{channel} sits at its extreme in {share['saturated']:.0%} of windows: the sensor's full-scale range clips the motion",
+            )
+        if outside > SHARE_MAX:
+            return entry(
+                "out_of_envelope",
+                f"{channel} leaves the calibration envelope [{self._low[c]:.4g}, {self._high[c]:.4g}] {unit} in {outside:.0%} of windows "
+                f"(at most {SHARE_MAX:.0%} expected): the model and its quantization saw nothing like it",
+            )
+        return entry("ok", f"{channel} is within the calibration envelope")
+
+
+def _by_quantity(channels: Sequence[str]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for c, channel in enumerate(channels):
+        groups.setdefault(units.quantity(channel), []).append(c)
+    return groups
+
+
+def _likely_unit(channel: str, client_unit: str, scale: float, group_scale: float) -> str | None:
+    """The unit the client seems to send instead of client_unit: the nearest (on a log scale) to the channel's
+    scale, when its sensor's channels together point to the same one, and, for a smaller unit, only for a
+    quantity with a floor (FLOORED)."""
+    suggestion = units.likely_unit(channel, client_unit, scale, tolerance=math.inf)
+    if suggestion is None or suggestion != units.likely_unit(channel, client_unit, group_scale, tolerance=math.inf):
+        return None
+    if scale < 1 and units.quantity(channel) not in FLOORED:
+        return None
+    return suggestion
