@@ -6,6 +6,9 @@ import html
 import json
 from typing import Any
 
+from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle import units as units_io
+
 
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
@@ -65,6 +68,17 @@ def _outputs_line(outputs: dict[str, Any]) -> str:
     return f"FSQ levels {outputs['fsq']['levels']} -> {outputs['classifier']['classes']} class probabilities (on the host)"
 
 
+def _units(manifest: dict[str, Any]) -> str:
+    """Per channel: what the model was trained on, what clients send, and the factor the sidecar multiplies by."""
+    model, client = manifest_io.input_units(manifest)
+    rows = [
+        {"channel": c, "model (input.units)": m, "clients (input.client_units)": u, "factor": units_io.factor(c, u, m)}
+        for c, m, u in zip(manifest["input"]["channels"], model, client, strict=True)
+    ]
+    note = "<p>A host can override client_units without a rebuild (hailo_sidecar_client_units).</p>"
+    return _table(rows) + note
+
+
 def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
     """The report page: summary, gates, preflight, calibration lint, plots, and the full manifest."""
     m = manifest
@@ -84,6 +98,7 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
     lint = m["calibration"]["lint"]
     sections = [
         ("Summary", _table(summary)),
+        ("Units", _units(m)),
         ("Gates", gates),
         ("INT8 advice", _advice(m["gates"].get("int8_preview", {}).get("advice"))),
         ("HEF", hef_section if hef else f"<p>{html.escape(m['hef_status'])}</p>"),

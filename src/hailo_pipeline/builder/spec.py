@@ -2,6 +2,9 @@
 
 Keys beyond name, version, source, input and normalization are optional; their defaults:
 
+  input:       {units: {ax..az: m/s^2, gx..gz: rad/s, mx..mz: uT},    what the model was trained on, per channel
+                client_units: input.units}                            what clients send (the sidecar converts);
+               each a mapping of only the channels it changes, in bundle/units.py's vocabulary
   outputs:     {latent_dim: 64}                          EdgeInfer requires 64
   motif_head:  {kind: prototypes, count: 12, seed: 0}    k-means prototypes over calibration latents
                (outputs and motif_head belong to latent models: tcn_encoder, an imported ONNX; a conv2d_fsq
@@ -32,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.architectures import ARCHITECTURES, OUTPUT_KIND
@@ -53,6 +57,8 @@ class Source:
 class InputSpec:
     window: int
     channels: tuple[str, ...]
+    units: tuple[str, ...] = field(default_factory=tuple)  # the model's, one per channel (parse_spec fills them in)
+    client_units: tuple[str, ...] = field(default_factory=tuple)  # what clients send; the sidecar converts to units
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,11 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
     window = inp.get("window")
     if not isinstance(window, int) or window < 8:
         raise PipelineError(f"{where}: input.window must be an integer >= 8 (EdgeInfer sends 100), got {window!r}")
+    try:
+        model_units = units_io.parse_units(inp.get("units"), channels, units_io.default_units(channels), "input.units")
+        client_units = units_io.parse_units(inp.get("client_units"), channels, model_units, "input.client_units")
+    except PipelineError as exc:
+        raise PipelineError(f"{where}: {exc}") from None
 
     norm = _section(raw, "normalization", Normalization, where)
     mean = _number_list(norm.get("mean"), "normalization.mean", where, len(channels))
@@ -236,7 +247,7 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
         name=name,
         version=version,
         source=source,
-        input=InputSpec(window=window, channels=channels),
+        input=InputSpec(window=window, channels=channels, units=model_units, client_units=client_units),
         normalization=Normalization(mean=mean, std=std),
         outputs=outputs,
         motif_head=motif,

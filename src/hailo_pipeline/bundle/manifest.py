@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.errors import PipelineError
 
 SCHEMA_VERSION = 1
@@ -59,7 +60,21 @@ def validate(manifest: Any, where: str = MANIFEST) -> dict[str, Any]:
     if problems:
         raise PipelineError(f"{where}: invalid manifest: {'; '.join(problems)}")
     _validate_outputs(manifest["outputs"], where)
+    try:
+        input_units(manifest)
+    except PipelineError as exc:
+        raise PipelineError(f"{where}: invalid manifest: {exc}") from None
     return manifest
+
+
+def input_units(manifest: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the model's units, the clients' units), one per input channel: input.units and input.client_units, each a
+    {channel: unit} mapping. A bundle made before issue #40 names units by group ({acc, gyro, mag}), always the
+    contract's defaults, and has no client_units: the model's units are then the defaults and clients send them."""
+    section, channels = manifest["input"], manifest["input"]["channels"]
+    declared = section.get("units") if "client_units" in section else None
+    model = units_io.parse_units(declared, channels, units_io.default_units(channels), "input.units")
+    return model, units_io.parse_units(section.get("client_units"), channels, model, "input.client_units")
 
 
 # outputs.kind (issue #17; bundles made before it have none and are latent models) -> the keys it needs

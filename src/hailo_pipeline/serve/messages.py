@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,7 @@ class LoadRequest:
     timeout_ms: int
     allowed_signers: Path | None = None  # None: signatures not required
     parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (device/parity.py); 0: none
+    client_units: dict[str, str] = field(default_factory=dict)  # the host's override of the bundle's, {channel: unit}
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), default=str).encode()  # paths as strings
@@ -57,7 +58,14 @@ class LoadRequest:
         access = DeviceAccess(Path(doc["access"]["node"]), bool(doc["access"]["service"]), Path(doc["access"]["socket"]))
         signers = Path(doc["allowed_signers"]) if doc.get("allowed_signers") else None
         return cls(
-            Path(doc["release_dir"]), doc["backend"], access, int(doc["threads"]), int(doc["timeout_ms"]), signers, int(doc["parity_every"])
+            Path(doc["release_dir"]),
+            doc["backend"],
+            access,
+            int(doc["threads"]),
+            int(doc["timeout_ms"]),
+            signers,
+            int(doc["parity_every"]),
+            dict(doc["client_units"]),
         )
 
 

@@ -94,6 +94,15 @@ class SidecarConfig:
         100,
         int,
     )
+    client_units_file: Path | None = _setting(  # noqa: RUF009 (a field(), not a shared default)
+        "CLIENT_UNITS_FILE",
+        "JSON {model: {channel: unit}}: what clients send where it differs from a bundle's input.client_units (bundle/units.py's "
+        "units); read whenever a release loads, so a switch to the serving release applies a change (it loads beside, "
+        "golden-checked); absent: the bundles' own",
+        None,
+        Path,
+        shown="client_units.json in HAILO_MODELS_DIR when that is set",
+    )
     allowed_signers: str = _setting(
         "ALLOWED_SIGNERS",
         "ssh-keygen allowed-signers file: every release must be signed by a key it lists, else it is refused at start-up and by a switch",
@@ -116,6 +125,8 @@ class SidecarConfig:
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
         if self.models_dir is not None:
+            if self.client_units_file is None:
+                return replace(self, client_units_file=self.models_dir / "client_units.json").validated()
             if self.release_dirs:
                 raise PipelineError(
                     f"HAILO_MODELS_DIR={self.models_dir} and HAILO_RELEASE_DIR (or serve's RELEASE arguments) are both set: "

@@ -19,6 +19,19 @@ def test_bundled_example_spec_gets_documented_defaults() -> None:
     assert (spec.gates.export_cosine_min, spec.gates.quantized_cosine_min) == (0.99999, 0.98)
     assert spec.outputs.latent_dim == 64
     assert spec.require_hef is False
+    assert spec.input.units == spec.input.client_units == ("m/s^2",) * 3 + ("rad/s",) * 3 + ("uT",) * 3
+
+
+def test_client_units_default_to_the_models_and_change_the_build_id(tmp_path: Path) -> None:
+    raw = example_spec_dict()
+    raw["input"] = {**raw["input"], "units": {"mx": "gauss"}}
+    trained_in_gauss = parse_spec(raw, tmp_path)
+    assert trained_in_gauss.input.units[6:] == ("gauss", "uT", "uT")
+    assert trained_in_gauss.input.client_units == trained_in_gauss.input.units
+    raw["input"]["client_units"] = {"gx": "deg/s", "gy": "deg/s", "gz": "deg/s"}
+    deg_clients = parse_spec(raw, tmp_path)
+    assert deg_clients.input.client_units[3:7] == ("deg/s", "deg/s", "deg/s", "gauss")
+    assert deg_clients.canonical_json() != trained_in_gauss.canonical_json()
 
 
 @pytest.mark.parametrize(
@@ -31,6 +44,9 @@ def test_bundled_example_spec_gets_documented_defaults() -> None:
         ({"hw_arch": "hailo9"}, "hw_arch must be one of ['hailo8', 'hailo8l'], got 'hailo9'"),
         ({"input": {"window": 100, "channels": ["ax", "ay"]}}, "input.channels must be EdgeInfer's order"),
         ({"input": {"window": "100"}}, "input.window must be an integer"),
+        ({"input": {"window": 100, "units": {"gx": "dps"}}}, "input.units.gx: unknown unit 'dps'; valid units for gx (angular rate)"),
+        ({"input": {"window": 100, "client_units": {"az": "deg/s"}}}, "input.client_units.az: 'deg/s' is angular rate, not acceleration"),
+        ({"input": {"window": 100, "client_units": {"gw": "deg/s"}}}, "input.client_units: unknown channel(s) gw"),
         ({"normalization": {"mean": [0] * 8, "std": [1] * 9}}, "normalization.mean must be a list of 9 numbers"),
         ({"normalization": {"mean": [0] * 9, "std": [1] * 8 + [0]}}, "normalization.std must be positive"),
         ({"source": {"onnx": "m.onnx", "arch": "tcn_encoder", "checkpoint": "c.pt"}}, "either 'onnx' or both"),

@@ -1,9 +1,16 @@
 """A release bundle made ready to answer: checked bundle, chosen backend, host-side normalization, the host
 tail (motif head or FSQ classifier: bundle/heads.py), and the golden vectors that must reproduce before anything
-is served."""
+is served.
+
+Clients' units (the manifest's input.client_units, or the host's override) are converted to the model's before
+normalizing: a per-channel scale s, folded into the host-side mean and std at load ((x*s - mean)/std is
+(x - mean/s)/(std/s): no cost per window), or multiplied into the window where the HEF normalizes on chip. The
+golden windows are in the model's units: the golden check sends them in the clients' units (divided by s), so that
+it proves the conversion too."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +20,7 @@ from numpy.typing import NDArray
 
 from hailo_pipeline.bundle import heads
 from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.bundle.golden import Golden, failures
 from hailo_pipeline.bundle.release import check_sums
 from hailo_pipeline.errors import PipelineError
@@ -49,15 +57,25 @@ class GoldenCheck:
 
 
 class Engine:
-    def __init__(self, release_dir: Path, manifest: dict[str, Any], backend: Backend, choice: Choice) -> None:
+    def __init__(
+        self, release_dir: Path, manifest: dict[str, Any], backend: Backend, choice: Choice, client_units: Mapping[str, str] | None = None
+    ) -> None:
+        """client_units: the host's override ({channel: unit}) over the manifest's input.client_units."""
         self.release_dir, self.manifest, self.backend, self.choice = release_dir, manifest, backend, choice
         self.release = str(manifest["release"])
         self.name = str(manifest["name"])
         self.window = int(manifest["input"]["window"])
         self.height = int(manifest["input"]["height"])
         self.on_chip = backend.name == "hailo" and bool((manifest["hef"] or {}).get("normalization_on_chip"))
-        self.mean = np.asarray(manifest["normalization"]["mean"], np.float32)
-        self.std = np.asarray(manifest["normalization"]["std"], np.float32)
+        channels = manifest["input"]["channels"]
+        self.units, bundled = manifest_io.input_units(manifest)
+        self.client_units = units_io.parse_units(client_units, channels, bundled, f"client_units of model {self.name}")
+        scale = np.asarray(units_io.factors(channels, self.client_units, self.units))  # client -> model units
+        self.client_scale = scale.astype(np.float32)
+        # the raw window's normalization, in the clients' units (float64 until here: the fold adds no rounding)
+        self.mean = (np.asarray(manifest["normalization"]["mean"]) / scale).astype(np.float32)
+        self.std = (np.asarray(manifest["normalization"]["std"]) / scale).astype(np.float32)
+        self.chip_scale = None if (scale == 1).all() else self.client_scale  # on chip: what the window is multiplied by
         self.head = heads.from_manifest(manifest["outputs"])
 
     @property
@@ -66,8 +84,10 @@ class Engine:
         return self.height, self.window, len(self.mean)
 
     def device_output(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
-        """(H, T, 9) raw rows -> the backend's output, flattened."""
-        x = window if self.on_chip else (window - self.mean) / self.std
+        """(H, T, 9) raw rows in the clients' units -> the backend's output, flattened."""
+        if not self.on_chip:
+            return self.backend.run(((window - self.mean) / self.std).astype(np.float32))
+        x = window if self.chip_scale is None else window * self.chip_scale
         return self.backend.run(x.astype(np.float32))
 
     def answers(self, device_output: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -75,7 +95,7 @@ class Engine:
         return heads.flat(self.head.outputs(device_output[None]), self.head)
 
     def infer(self, window: NDArray[np.float32]) -> NDArray[np.float32]:
-        """(H, T, 9) raw rows -> every answer of the head."""
+        """(H, T, 9) raw rows in the clients' units -> every answer of the head."""
         return self.answers(self.device_output(window))
 
     @property
@@ -88,7 +108,8 @@ class Engine:
         gate's cosine on the accelerator (a quantized device never matches FP32 to 1e-3); the host tail reproduces
         the golden answers from the golden device outputs (golden.py)."""
         golden = Golden.read(self.release_dir, self.head)
-        device = golden.device_parity(np.stack([self.device_output(w) for w in golden.windows]))
+        sent = golden.windows / self.client_scale  # the golden windows as a client in client_units sends them
+        device = golden.device_parity(np.stack([self.device_output(w) for w in sent.astype(np.float32)]))
         tolerance = self.manifest["golden"]
         if self.backend.name == "hailo":
             threshold = self.quantized_threshold
@@ -110,14 +131,22 @@ class Engine:
             "release": self.release,
             "backend": self.backend.name,
             "backend_reason": self.choice.reason,
+            "client_units": dict(zip(self.manifest["input"]["channels"], self.client_units, strict=True)),
             "versions": {**self.backend.versions, "hef_sdk": hef.get("sdk_version")},
         }
 
 
 def load_engine(
-    release_dir: Path, requested: str, access: DeviceAccess, threads: int, timeout_ms: int, allowed_signers: Path | None = None
+    release_dir: Path,
+    requested: str,
+    access: DeviceAccess,
+    threads: int,
+    timeout_ms: int,
+    allowed_signers: Path | None = None,
+    client_units: Mapping[str, str] | None = None,
 ) -> Engine:
-    """Checks the bundle (its signature when allowed_signers is given, checksums, manifest) and opens the backend."""
+    """Checks the bundle (its signature when allowed_signers is given, checksums, manifest) and opens the backend;
+    client_units: the host's override of the manifest's input.client_units."""
     if not release_dir.is_dir():
         raise PipelineError(f"release dir {release_dir} does not exist (HAILO_RELEASE_DIR)")
     check_sums(release_dir, allowed_signers)
@@ -130,4 +159,8 @@ def load_engine(
             raise PipelineError(f"HAILO_BACKEND=hailo but {exc}") from exc
         choice = Choice("onnxruntime", f"auto: onnxruntime because {exc}")
         backend = open_backend(choice, release_dir, threads, timeout_ms, access)
-    return Engine(release_dir, manifest, backend, choice)
+    try:
+        return Engine(release_dir, manifest, backend, choice, client_units)
+    except PipelineError:  # a unit of the override that is not one of the channel's
+        backend.close()
+        raise

@@ -36,7 +36,15 @@ PROBE_INTERVAL_S = 0.5
 
 
 def open_engine(request: LoadRequest) -> Engine:
-    return load_engine(request.release_dir, request.backend, request.access, request.threads, request.timeout_ms, request.allowed_signers)
+    return load_engine(
+        request.release_dir,
+        request.backend,
+        request.access,
+        request.threads,
+        request.timeout_ms,
+        request.allowed_signers,
+        request.client_units,
+    )
 
 
 def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -123,11 +124,35 @@ class Sidecar:
             misfits.append(f"{model.name}: {misfit}")
         return None, f"no served model fits EdgeInfer ({'; '.join(misfits) or 'none is served'})"
 
-    def _request(self, release_dir: Path) -> LoadRequest:
+    def _client_units(self, name: str) -> dict[str, str]:
+        """The host's client_units override for model `name` ({channel: unit}, the engine checks the units): read
+        at every load, so that the file changes without a restart. No file: none."""
+        path = self.config.client_units_file
+        if path is None or not path.exists():
+            return {}
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PipelineError(f"CLIENT_UNITS_FILE {path}: not readable JSON ({exc}); fix or remove it") from None
+        entry = doc.get(name, {}) if isinstance(doc, dict) else None
+        if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+            raise PipelineError(f"CLIENT_UNITS_FILE {path}: must be {{model: {{channel: unit}}}}, got {doc!r} for model {name}")
+        return {str(channel): unit for channel, unit in entry.items()}
+
+    def _request(self, release_dir: Path, name: str) -> LoadRequest:
         c = self.config
         access = DeviceAccess(c.device, c.multi_process_service)
         signers = Path(c.allowed_signers) if c.allowed_signers else None
-        return LoadRequest(release_dir.resolve(), c.backend, access, c.ort_threads, c.infer_timeout_ms, signers, c.parity_sample_every)
+        return LoadRequest(
+            release_dir.resolve(),
+            c.backend,
+            access,
+            c.ort_threads,
+            c.infer_timeout_ms,
+            signers,
+            c.parity_sample_every,
+            self._client_units(name),
+        )
 
     async def start(self) -> None:
         self._watching = asyncio.create_task(self.loop_watch.run())
@@ -138,7 +163,7 @@ class Sidecar:
                 log.error("%s not ready: %s", model.name, model.not_ready)
                 continue
             try:
-                loaded = await self.host.load(self._request(model.release_dir))
+                loaded = await self.host.load(self._request(model.release_dir, model.name))
             except PipelineError as exc:
                 model.not_ready = str(exc)
                 log.error("%s not ready: %s", model.name, exc)
@@ -225,20 +250,21 @@ class Sidecar:
 
     async def switch(self, release_dir: Path) -> dict[str, Any]:
         """Serves `release_dir` as its model, loaded beside the serving releases unless it is the one kept loaded;
-        a model not served is added. A release that fails to load (checksums, contract, backend, golden vectors)
+        a model not served is added. The serving release is loaded again when the host's client_units for it
+        changed (CLIENT_UNITS_FILE). A release that fails to load (checksums, contract, backend, golden vectors)
         leaves every model untouched."""
-        request = self._request(release_dir)
         async with self.switching:
             started = time.perf_counter()
-            model = self._model_of(request.release_dir)
+            model = self._model_of(release_dir.resolve())
+            request = self._request(release_dir, model.name)
             if model.name not in self.models:
                 return await self._add(model, request, started)
             was = model.active.release if model.active is not None else None
-            if model.active is not None and model.active.request.release_dir == request.release_dir:
+            if model.active is not None and model.active.request == request:
                 previous = model.previous and model.previous.release
                 return {"model": model.name, "release": was, "previous": previous, "switched": False, "added": False, "loaded": False}
             gap: float | None = None
-            if model.previous is not None and model.previous.request.release_dir == request.release_dir:
+            if model.previous is not None and model.previous.request == request:
                 target, loaded_now = model.previous, False
             else:
                 (target, gap), loaded_now = await self._load_beside(model, request), True
@@ -337,5 +363,7 @@ class Sidecar:
                 m.name: {"active": m.active and m.active.release, "previous": m.previous and m.previous.release}
                 for m in self.models.values()
             },
+            # the units in force per serving model: its bundle's input.client_units, or the host's (CLIENT_UNITS_FILE)
+            "client_units": {m.name: m.active.info["client_units"] for m in self.models.values() if m.active is not None},
             "loaded": sorted(str(loaded.request.release_dir) for loaded in self.host.loaded.values()),
         }
