@@ -3,7 +3,9 @@
 GETs the health URL EdgeInfer derives from MODEL_BACKEND_URL (the part before /infer, plus /healthz),
 requires 200 and the expected release as the bundle's model, then sends each golden window (to URL when the
 model is EdgeInfer's, else over the Open Inference Protocol) and compares the answers with the bundle's
-golden ones. A deploy runs it after (re)starting the sidecar.
+golden ones. A deploy runs it after (re)starting the sidecar. The golden windows are in the model's units; they
+are sent in the units the sidecar says it converts from for the model (/healthz's client_units: the bundle's, or
+the host's override).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from hailo_pipeline.bundle import heads
 from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.bundle.golden import Golden
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.model.parity import Parity, compare
@@ -82,10 +85,14 @@ def probe(url: str, release_dir: Path, timeout: float = 5.0) -> dict[str, Any]:
         raise PipelineError(f"the sidecar serves {served[name].get('release')!r}, expected {release!r} (model {name})")
     head = heads.from_manifest(manifest["outputs"])
     golden = Golden.read(release_dir, head)
+    channels, model_units = manifest["input"]["channels"], manifest_io.input_units(manifest)[0]
+    # a sidecar from before issue #40 names no client_units: it converts nothing
+    in_force = units_io.parse_units(served[name].get("client_units"), channels, model_units, f"/healthz client_units of {name}")
+    windows = golden.windows / np.asarray(units_io.factors(channels, in_force, model_units))
     route = "edgeinfer" if health.get("edgeinfer_model") == name else "oip"
     compared = [answer.name for answer in head.answers if answer.name in head.gated]
     got: dict[str, list[Any]] = {label: [] for label in compared}
-    for window in golden.windows:
+    for window in windows.astype(np.float32):
         if route == "edgeinfer":
             status, answer = _request(url, json.dumps({"x": window[0].tolist()}).encode(), timeout)
         else:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.clients.probe import probe
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.device.engine import Engine, load_engine
 from hailo_pipeline.serve.messages import DeviceAccess
@@ -124,6 +125,8 @@ def test_the_hosts_file_changes_units_with_a_switch_to_the_serving_release(bundl
         assert httpx.get(f"{control}/state").json()["client_units"]["tcn-encoder"] == CONTRACT | DEG
         declared = load_engine(deg_bundle, "onnxruntime", CPU, 1, 1000).infer(_realistic()[None])
         np.testing.assert_allclose(post(s.url, body).json()["latent"], declared[:64], rtol=1e-5, atol=1e-6)
+        assert httpx.get(f"{s.url}/healthz").json()["client_units"]["gx"] == "deg/s"
+        assert probe(f"{s.url}/infer", bundle)["windows"] == 16  # the deploy's probe sends its golden windows in deg/s
         assert httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120).json()["switched"] is False
         units_file.write_text(json.dumps({"tcn-encoder": {"gx": "dps"}}))
         refused = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120)
@@ -131,3 +134,8 @@ def test_the_hosts_file_changes_units_with_a_switch_to_the_serving_release(bundl
         units_file.unlink()  # the bundle's own again: the release kept beside, at once
         back = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120).json()
         assert (back["switched"], back["loaded"]) == (True, False)
+
+
+def test_the_deploys_probe_sends_the_golden_windows_in_the_units_in_force(deg_bundle: Path) -> None:
+    with running(deg_bundle) as s:
+        assert probe(f"{s.url}/infer", deg_bundle)["latent"]["cosine_min"] > 0.99999

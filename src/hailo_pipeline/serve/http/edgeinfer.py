@@ -112,7 +112,7 @@ def _model_health(sidecar: Sidecar, model: Model) -> dict[str, Any]:
     ready, reason = sidecar.model_state(model)
     state: dict[str, Any] = {"state": "ready" if ready else "unavailable", "reason": reason}
     if model.active is not None:
-        state |= {key: model.active.info[key] for key in ("release", "backend", "backend_reason", "versions")}
+        state |= {key: model.active.info[key] for key in ("release", "backend", "backend_reason", "versions", "client_units")}
         state["previous"] = model.previous and model.previous.release
     return state
 
