@@ -145,7 +145,7 @@ def test_without_the_service_socket_auto_says_why_and_hailo_refuses(hailort_doub
 
 def test_the_service_mode_goes_from_the_environment_to_the_device_process(tmp_path: Path) -> None:
     config = from_env({"HAILO_MULTI_PROCESS_SERVICE": "true", "HAILO_DEVICE": "/dev/hailo1"})
-    request = Sidecar(config)._request(tmp_path)
+    request = Sidecar(config)._request(tmp_path, "tcn-encoder")
     assert request.access == DeviceAccess(Path("/dev/hailo1"), service=True)
     assert LoadRequest.from_json(request.as_json()) == request
     assert not from_env({"HAILO_MULTI_PROCESS_SERVICE": "false"}).multi_process_service
