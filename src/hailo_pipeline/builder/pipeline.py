@@ -29,6 +29,7 @@ from hailo_pipeline.builder import compile_stage, int8_preview, quant_advisor, r
 from hailo_pipeline.builder.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
 from hailo_pipeline.builder.quant_gate import QuantizedParity
 from hailo_pipeline.builder.spec import ModelSpec, QuantOverride, load_spec
+from hailo_pipeline.bundle import input_guard, sample_traffic
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.heads import FsqClassifierHead, Head, LatentHead
 from hailo_pipeline.bundle.model_io import to_latents, to_model_input
@@ -90,6 +91,13 @@ def source_bytes(spec: ModelSpec) -> tuple[bytes, Path]:
         return path.read_bytes(), path
     except FileNotFoundError:
         raise PipelineError(f"source file {path} not found (spec source.{'checkpoint' if spec.source.checkpoint else 'onnx'})") from None
+
+
+def _read(path: Path, key: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{key} file {path} not found") from None
 
 
 def input_height(spec: ModelSpec, source: bytes) -> int:
@@ -204,6 +212,7 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
             "source": source,
             "spec": spec.canonical_json().encode(),
             "calibration": calibration.tobytes() + str(calibration.shape).encode(),
+            "sample_traffic": b"".join(_read(path, "input.sample_traffic") for path in spec.input.sample_traffic),
             "toolchain": json.dumps(toolchain, sort_keys=True).encode(),
             "code": code_digest(PACKAGE_ROOT),
             "apply_advice": b"apply-advice" if apply_advice else b"",
@@ -275,6 +284,8 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     calib_lint = lint(calibration, spec.normalization, spec.calibration.min_windows)
     if calib_lint.errors:
         raise PipelineError("calibration lint failed: " + "; ".join(calib_lint.errors))
+    envelope = input_guard.envelope(calibration, spec.input.channels, spec.input.units)
+    traffic = _sample_traffic(spec, envelope, progress)
     model = OnnxModel(onnx_bytes)
     _check_input(spec, model, height)
     head: Head
@@ -329,7 +340,9 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
                 "windows": len(calibration),
                 "sha256": sha256_bytes(calibration.tobytes()),
                 "lint": calib_lint.as_dict(),
-            },
+                "envelope": envelope.as_manifest(),
+            }
+            | traffic,
             preflight=hailo_preflight.as_dicts(findings),
             gates=gates,
             files={name: sha256_bytes(data) for name, data in files.items()},
@@ -343,6 +356,16 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
             write_bundle(out_dir, f"{release}.har", {p.name: p.read_bytes() for p in stage.hars.values() if p.is_file()})
     progress(f"wrote {release_dir}")
     return BuildResult(release_dir, bid, cached=False, hef_status=stage.status)
+
+
+def _sample_traffic(spec: ModelSpec, envelope: input_guard.Envelope, progress: Progress) -> dict[str, Any]:
+    """The input guard's verdict on the spec's sample traffic (release.json calibration.sample_traffic), if it names some."""
+    if not spec.input.sample_traffic:
+        return {}
+    verdict = sample_traffic.verdict(spec.input.sample_traffic, spec.input.channels, spec.input.client_units, envelope)
+    flagged = ", ".join(f"{c.channel} {c.verdict}" for c in verdict.flagged) or "none"
+    progress(f"input guard: {verdict.windows} sample traffic window(s) against the calibration envelope; flagged: {flagged}")
+    return {"sample_traffic": {"files": [path.name for path in spec.input.sample_traffic], **verdict.as_dict()}}
 
 
 def _manifest(

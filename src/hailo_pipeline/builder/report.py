@@ -79,6 +79,34 @@ def _units(manifest: dict[str, Any]) -> str:
     return _table(rows) + note
 
 
+def _envelope(calibration: dict[str, Any]) -> str:
+    """The calibration envelope the input guard judges client traffic against, and its verdict on the spec's sample traffic."""
+    envelope = calibration.get("envelope")
+    if envelope is None:
+        return "<p>none: this bundle was built before the input guard</p>"
+    quantiles = [f"{q:g} %" for q in envelope["quantiles"]]
+    rows = [
+        {"channel": c, "unit": e["unit"], "mean": e["mean"], "std": e["std"], **dict(zip(quantiles, e["quantiles"], strict=True))}
+        for c, e in envelope["channels"].items()
+    ]
+    intro = (
+        "<p>The calibration windows per channel, in the model's units: what the sidecar's input guard and "
+        "<code>hailo-pipeline check-input</code> compare client traffic with.</p>"
+    )
+    traffic = calibration.get("sample_traffic")
+    if traffic is None:
+        return intro + _table(rows) + "<p>The spec names no sample traffic (input.sample_traffic).</p>"
+    flagged = [c for c in traffic["channels"] if c["verdict"] != "ok"]
+    verdicts = [{key: c[key] for key in ("channel", "verdict", "factor", "unit_suggestion", "message")} for c in traffic["channels"]]
+    files = html.escape(", ".join(traffic["files"]))
+    return (
+        intro
+        + _table(rows)
+        + f"<div class='gate {'fail' if flagged else 'pass'}'><h3>Sample traffic: {len(flagged)} of {len(verdicts)} channels flagged</h3>"
+        f"<p>{traffic['windows']} window(s) from {files}, in the clients' units</p>{_table(verdicts)}</div>"
+    )
+
+
 def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
     """The report page: summary, gates, preflight, calibration lint, plots, and the full manifest."""
     m = manifest
@@ -109,6 +137,7 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
             + _table(lint["channels"])
             + "".join(f"<p>{html.escape(t)}: {html.escape(x)}</p>" for t in ("error", "warning") for x in lint[t + "s"]),
         ),
+        ("Input envelope", _envelope(m["calibration"])),
         (
             "Plots",
             "".join(f"<figure>{svg}<figcaption>{html.escape(cap)}</figcaption></figure>" for cap, svg in plots.items()),

@@ -4,7 +4,8 @@ Keys beyond name, version, source, input and normalization are optional; their d
 
   input:       {units: {ax..az: m/s^2, gx..gz: rad/s, mx..mz: uT},    what the model was trained on, per channel
                 client_units: input.units}                            what clients send (the sidecar converts);
-               each a mapping of only the channels it changes, in bundle/units.py's vocabulary
+               each a mapping of only the channels it changes, in bundle/units.py's vocabulary;
+               sample_traffic: []: client traffic files (EdgeInfer request bodies, .npy windows) the report judges
   outputs:     {latent_dim: 64}                          EdgeInfer requires 64
   motif_head:  {kind: prototypes, count: 12, seed: 0}    k-means prototypes over calibration latents
                (outputs and motif_head belong to latent models: tcn_encoder, an imported ONNX; a conv2d_fsq
@@ -59,6 +60,7 @@ class InputSpec:
     channels: tuple[str, ...]
     units: tuple[str, ...] = field(default_factory=tuple)  # the model's, one per channel (parse_spec fills them in)
     client_units: tuple[str, ...] = field(default_factory=tuple)  # what clients send; the sidecar converts to units
+    sample_traffic: tuple[Path, ...] = ()  # files the report gives the input guard's verdict on (bundle/sample_traffic.py)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class ModelSpec:
         data["source"] = {k: (Path(v).name if v else None) for k, v in data["source"].items()}
         if self.calibration.source != "synthetic":
             data["calibration"]["source"] = Path(self.calibration.source).name
+        data["input"]["sample_traffic"] = [path.name for path in self.input.sample_traffic]
         return json.dumps(data, sort_keys=True, default=str)
 
 
@@ -212,6 +215,9 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
         client_units = units_io.parse_units(inp.get("client_units"), channels, model_units, "input.client_units")
     except PipelineError as exc:
         raise PipelineError(f"{where}: {exc}") from None
+    if not all(isinstance(path, str) for path in inp.get("sample_traffic", [])):
+        raise PipelineError(f"{where}: input.sample_traffic must be a list of files (EdgeInfer request bodies, .npy windows)")
+    sample_traffic = tuple((base_dir / path).resolve() for path in inp.get("sample_traffic", []))
 
     norm = _section(raw, "normalization", Normalization, where)
     mean = _number_list(norm.get("mean"), "normalization.mean", where, len(channels))
@@ -247,7 +253,7 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
         name=name,
         version=version,
         source=source,
-        input=InputSpec(window=window, channels=channels, units=model_units, client_units=client_units),
+        input=InputSpec(window=window, channels=channels, units=model_units, client_units=client_units, sample_traffic=sample_traffic),
         normalization=Normalization(mean=mean, std=std),
         outputs=outputs,
         motif_head=motif,
