@@ -1,10 +1,11 @@
 """The `hailo-pipeline` console script: one subcommand per stage of the model path.
 
-Exit 0 on success; 1 with one line `error: <what is wrong and what to do>` on failure; 2 on bad usage.
+Exit 0 on success; 1 with one line `error: <what is wrong and what to do>` on failure; 2 on bad usage; check-input 3
+when a channel of the traffic is flagged.
 `--json` prints a machine-readable result on stdout; progress goes to stderr.
 
 Each command group is a module beside this one, holding its commands and, in `register`, their arguments:
-builder (build, calibrate), model (export, import-onnx, preflight, example), bundle (sign, verify, inspect-hef),
+builder (build, calibrate), model (export, import-onnx, preflight, example), bundle (sign, verify, inspect-hef, check-input),
 sidecar (serve and its clients: switch, probe, bench, metrics-gateway), fleet (fit, tailnet).
 """
 

@@ -1,18 +1,25 @@
 """The input guard: client windows against the calibration envelope, per channel, never changing them."""
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from hailo_pipeline.builder.calibration import synthetic_windows
-from hailo_pipeline.builder.spec import IMU_CHANNELS
+from hailo_pipeline.builder.pipeline import plan
+from hailo_pipeline.builder.spec import IMU_CHANNELS, load_spec
 from hailo_pipeline.bundle import input_guard, units
+from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.input_guard import BATCH, Envelope, InputGuard, envelope, read_envelope
 from hailo_pipeline.bundle.sample_traffic import read_windows, verdict
+from hailo_pipeline.cli import main
+from hailo_pipeline.cli.bundle import FLAGGED
 from hailo_pipeline.errors import PipelineError
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, build_example
 
 MODEL_UNITS = units.default_units(IMU_CHANNELS)
 
@@ -169,3 +176,105 @@ def test_sample_files_are_read_or_refused_with_the_file_named(tmp_path: Path, en
     ]:
         with pytest.raises(PipelineError, match=problem):
             read_windows(tmp_path / name, 9)
+
+
+# The example encoder's bundle, as `hailo-pipeline check-input` meets it
+
+
+def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    status = main(["check-input", *args, "--json"])
+    return status, json.loads(capsys.readouterr().out)
+
+
+def test_the_bundle_carries_the_envelope_of_its_calibration(bundle: Path) -> None:
+    manifest = json.loads((bundle / "release.json").read_text())
+    env = read_envelope(manifest)
+    assert env is not None
+    assert env.channels == IMU_CHANNELS
+    assert env.units == manifest_io.input_units(manifest)[0]
+    # the example's calibration: 256 synthetic windows, seed 0
+    assert env.mean == pytest.approx(envelope(synthetic_windows(256, 100), IMU_CHANNELS, MODEL_UNITS).mean, rel=1e-5)
+
+
+def test_check_input_flags_the_deg_s_gyroscope_and_exits_3(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, result = _check(capsys, str(bundle), str(SAMPLES / "realistic_imu_sample.json"))
+    assert status == FLAGGED == 3
+    assert (result["release"], result["envelope"], result["windows"], result["flagged"]) == (bundle.name, True, 1, ["gx", "gy", "gz"])
+    assert [c["channel"] for c in result["channels"]] == list(IMU_CHANNELS)
+    assert all({"channel", "verdict", "factor", "unit_suggestion", "message"} <= set(c) for c in result["channels"])
+    for entry in result["channels"][3:6]:
+        assert (entry["verdict"], entry["unit_suggestion"]) == ("unit_mismatch", "deg/s")
+        assert entry["factor"] == pytest.approx(57.3, abs=0.01)
+    assert {c["verdict"] for c in result["channels"][:3] + result["channels"][6:]} == {"ok"}
+
+
+def test_declaring_the_gyroscope_in_deg_s_clears_it(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    declared = [f"--client-units={c}=deg/s" for c in ("gx", "gy", "gz")]
+    status, result = _check(capsys, str(bundle), str(SAMPLES / "realistic_imu_sample.json"), *declared)
+    assert (status, result["flagged"]) == (0, [])
+
+
+def test_check_input_passes_the_static_sample_and_reads_npy(bundle: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["check-input", str(bundle), str(SAMPLES / "static_imu_sample.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"{bundle.name}: 1 window(s) from 1 file(s), 0 of 9 channels flagged" in out
+    np.save(tmp_path / "huge.npy", np.full((2, 100, 9), 1e30))
+    status, result = _check(capsys, str(bundle), str(tmp_path / "huge.npy"), str(SAMPLES / "static_imu_sample.json"))
+    assert (status, result["windows"]) == (3, 3)
+    assert {c["verdict"] for c in result["channels"]} == {"impossible"}
+
+
+def test_check_input_on_a_bundle_without_an_envelope(bundle: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    old = tmp_path / bundle.name
+    shutil.copytree(bundle, old)
+    manifest = json.loads((old / "release.json").read_text())
+    del manifest["calibration"]["envelope"]
+    (old / "release.json").write_text(json.dumps(manifest))
+    status, result = _check(capsys, str(old), str(SAMPLES / "realistic_imu_sample.json"))
+    assert (status, result["envelope"], result["channels"], result["flagged"]) == (0, False, [], [])
+    assert main(["check-input", str(old), str(SAMPLES / "realistic_imu_sample.json")]) == 0
+    assert "carries no calibration envelope (built before the input guard)" in capsys.readouterr().out
+
+
+def test_check_input_refuses_a_unit_it_does_not_know(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = str(SAMPLES / "static_imu_sample.json")
+    assert main(["check-input", str(bundle), sample, "--client-units", "gx=furlongs"]) == 1
+    assert "--client-units.gx: unknown unit 'furlongs'; valid units for gx (angular rate): rad/s, deg/s" in capsys.readouterr().err
+    assert main(["check-input", str(bundle), sample, "--client-units", "gx"]) == 1
+    assert "give CHANNEL=UNIT, for example gx=deg/s" in capsys.readouterr().err
+
+
+# The build: the envelope in the report, and the verdict on the spec's sample traffic
+
+
+def test_the_report_shows_the_envelope(bundle: Path) -> None:
+    page = (bundle / "report.html").read_text()
+    assert "<h2>Input envelope</h2>" in page
+    assert "<th>99.9 %</th>" in page
+    assert "The spec names no sample traffic (input.sample_traffic)." in page
+
+
+def test_the_build_judges_the_specs_sample_traffic(tmp_path: Path, sources: dict[str, Path]) -> None:
+    files = [SAMPLES / "realistic_imu_sample.json", SAMPLES / "static_imu_sample.json"]
+    inputs = {"window": 100, "channels": list(IMU_CHANNELS), "sample_traffic": [str(f) for f in files]}
+    release = build_example(tmp_path, sources["tcn_encoder"], input=inputs)
+    traffic = json.loads((release / "release.json").read_text())["calibration"]["sample_traffic"]
+    assert (traffic["files"], traffic["windows"]) == ([f.name for f in files], 2)
+    verdicts = {c["channel"]: c for c in traffic["channels"]}
+    # the scale is the windows' together: half of them still, gx's is under the middle of rad/s and deg/s (7.6x)
+    assert [name for name, c in verdicts.items() if c["verdict"] == "unit_mismatch"] == ["gy", "gz"]
+    assert (verdicts["gx"]["verdict"], verdicts["gx"]["outside_share"]) == ("out_of_envelope", 0.5)
+    page = (release / "report.html").read_text()
+    assert "Sample traffic: 3 of 9 channels flagged" in page
+    assert "set client_units gz: deg/s" in page
+
+
+def test_sample_traffic_in_the_spec_is_a_list_of_files(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    inputs = {"window": 100, "channels": list(IMU_CHANNELS)}
+    with pytest.raises(PipelineError, match=r"input\.sample_traffic must be a list of files"):
+        load_spec(write_spec(input=inputs | {"sample_traffic": [{"x": []}]}))
+    spec = load_spec(write_spec(input=inputs | {"sample_traffic": ["traffic/a.json"]}))
+    assert spec.input.sample_traffic == ((tmp_path / "traffic/a.json").resolve(),)
+    assert json.loads(spec.canonical_json())["input"]["sample_traffic"] == ["a.json"]  # where it lies is no input of the build
+    with pytest.raises(PipelineError, match=r"input.sample_traffic file .*traffic/a.json not found"):
+        plan(tmp_path / "spec.yaml", tmp_path / "out")
