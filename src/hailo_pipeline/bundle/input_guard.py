@@ -134,10 +134,18 @@ class InputGuard:
         self._limit = np.array(
             [IMPOSSIBLE[units.quantity(c)] / units.UNITS[u].factor for c, u in zip(env.channels, env.units, strict=True)]
         )
+        self._reference = env.mean**2 + env.std**2  # the calibration's mean square
+        groups = list(_by_quantity(env.channels).values())
+        self._groups = [np.array(members) for members in groups]
+        self._group_of = np.array([next(g for g, members in enumerate(groups) if c in members) for c in range(len(env.channels))])
+        self._floored = np.array([units.quantity(c) in FLOORED for c in env.channels])
+        self._candidates, self._log_factor, self._bounds = _unit_table(env.channels, self.client_units)
+        self._declared = np.argmin(np.abs(self._log_factor), axis=1)  # the client unit's own column (log factor 0)
         n = len(env.channels)
         self.samples = 0
         self._squares, self._max_abs = np.zeros(n), np.zeros(n)
         self._outside, self._impossible, self._constant, self._saturated = (np.zeros(n, np.int64) for _ in range(4))
+        self._votes = np.zeros(self._log_factor.shape, np.int64)  # windows that look like each candidate unit
 
     def observe(self, window: NDArray[Any]) -> None:
         """Counts one client window (..., T, channels), in the model's units; changes nothing. The window is copied
@@ -155,15 +163,16 @@ class InputGuard:
             self._count()
 
     def _count(self) -> None:
-        """Counts the batched windows: their extremes against the envelope, and the running sums."""
+        """Counts the batched windows: their extremes against the envelope, their units' votes, and the running sums."""
         if not self._pending:
             return
         assert self._batch is not None
         x = self._batch[: self._pending]  # (windows, channels, samples)
         self._pending = 0
         low, high = x.min(2), x.max(2)  # (windows, channels)
+        squares = np.square(x, dtype=np.float64).sum(2)
         self.samples += x.shape[0] * x.shape[2]
-        self._squares += np.square(x, dtype=np.float64).sum(2).sum(0)
+        self._squares += squares.sum(0)
         magnitude = np.maximum(-low, high)
         np.maximum(self._max_abs, magnitude.max(0), out=self._max_abs)
         self._outside += ((low < self._low) | (high > self._high)).sum(0)
@@ -174,6 +183,26 @@ class InputGuard:
         at_high = ((x == high[..., None]).sum(2) >= pinned_at) & (high >= self._q99)
         at_low = ((x == low[..., None]).sum(2) >= pinned_at) & (low <= self._q1)
         self._saturated += ((at_high | at_low) & ~flat).sum(0)
+        self._vote(squares / x.shape[2], magnitude)
+
+    def _vote(self, mean_square: NDArray[np.float64], magnitude: NDArray[Any]) -> None:
+        """Each window's channel votes for the unit its scale (RMS over the calibration's) is nearest on a log scale,
+        when its sensor's channels together point to the same one (an accelerometer's include gravity whichever way
+        it points); a smaller unit only for a quantity with a floor (FLOORED), and only a unit in which the window's
+        values are ones an IMU produces."""
+        tiny = np.finfo(np.float64).tiny
+        log_scale = 0.5 * np.log(np.maximum(mean_square / self._reference, tiny))
+        group = np.stack([mean_square[:, m].sum(1) / self._reference[m].sum() for m in self._groups], 1)
+        log_group = 0.5 * np.log(np.maximum(group, tiny))[:, self._group_of]
+        nearest = (log_scale[..., None] > self._bounds).sum(2)  # (windows, channels): a column of the unit table
+        log_factor = np.take_along_axis(self._log_factor[None], nearest[..., None], 2)[..., 0]
+        vote = (
+            (nearest != self._declared)
+            & (nearest == (log_group[..., None] > self._bounds).sum(2))
+            & ((log_factor > 0) | self._floored)
+            & (magnitude <= self._limit * np.exp(log_factor))
+        )
+        self._votes += (vote[..., None] & (nearest[..., None] == np.arange(self._log_factor.shape[1]))).sum(0)
 
     def verdict(self) -> Verdict:
         """Each channel's verdict on the windows so far (counting the batched ones first)."""
@@ -181,34 +210,28 @@ class InputGuard:
         self._count()
         if env is None or not self.windows:
             return Verdict(env is not None, self.windows, [])
-        rms = np.sqrt(self._squares / self.samples)
-        reference = np.sqrt(env.mean**2 + env.std**2)
-        scale = rms / np.maximum(reference, np.finfo(np.float64).tiny)
-        # the sensor's scale: all its channels together (an accelerometer's include gravity whichever way it points)
-        group_scale = {
-            q: float(np.sqrt(np.sum(rms[members] ** 2) / max(np.sum(reference[members] ** 2), np.finfo(np.float64).tiny)))
-            for q, members in _by_quantity(env.channels).items()
-        }
-        return Verdict(True, self.windows, [self._judge(c, float(scale[c]), group_scale) for c in range(len(env.channels))])
+        scale = np.sqrt(self._squares / self.samples / np.maximum(self._reference, np.finfo(np.float64).tiny))
+        return Verdict(True, self.windows, [self._judge(c, float(scale[c])) for c in range(len(env.channels))])
 
-    def _judge(self, c: int, scale: float, group_scale: dict[str, float]) -> ChannelVerdict:
+    def _judge(self, c: int, scale: float) -> ChannelVerdict:
         env = self.envelope
         assert env is not None
         channel, unit, client_unit = env.channels[c], env.units[c], self.client_units[c]
         outside = float(self._outside[c] / self.windows)
         share = {"constant": self._constant[c] / self.windows, "saturated": self._saturated[c] / self.windows}
-        suggestion = _likely_unit(channel, client_unit, scale, group_scale[units.quantity(channel)])
+        top = int(np.argmax(self._votes[c]))
+        voted = float(self._votes[c, top] / self.windows)
+        suggestion = self._candidates[c][top] if voted > SHARE_MAX else None
         factor = units.factor(channel, client_unit, suggestion) if suggestion else None
 
         def entry(verdict: str, message: str) -> ChannelVerdict:
             return ChannelVerdict(channel, verdict, factor, suggestion, scale, outside, message)
 
-        # a unit explains the values only when, converted, they are ones an IMU produces
-        if suggestion and factor and self._max_abs[c] / factor <= self._limit[c]:
+        if suggestion:
             return entry(
                 "unit_mismatch",
-                f"{channel} RMS is {scale:.3g}x the calibration's: the client looks like {suggestion} where {client_unit} is declared "
-                f"(factor {factor:.4g}) - set client_units {channel}: {suggestion}",
+                f"{channel} looks like {suggestion} where {client_unit} is declared in {voted:.0%} of windows (factor {factor:.4g}; "
+                f"RMS {scale:.3g}x the calibration's) - set client_units {channel}: {suggestion}",
             )
         if self._impossible[c]:
             return entry(
@@ -239,13 +262,18 @@ def _by_quantity(channels: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def _likely_unit(channel: str, client_unit: str, scale: float, group_scale: float) -> str | None:
-    """The unit the client seems to send instead of client_unit: the nearest (on a log scale) to the channel's
-    scale, when its sensor's channels together point to the same one, and, for a smaller unit, only for a
-    quantity with a floor (FLOORED)."""
-    suggestion = units.likely_unit(channel, client_unit, scale, tolerance=math.inf)
-    if suggestion is None or suggestion != units.likely_unit(channel, client_unit, group_scale, tolerance=math.inf):
-        return None
-    if scale < 1 and units.quantity(channel) not in FLOORED:
-        return None
-    return suggestion
+def _unit_table(
+    channels: Sequence[str], client_units: Sequence[str]
+) -> tuple[list[tuple[str, ...]], NDArray[np.float64], NDArray[np.float64]]:
+    """Per channel, its quantity's units by size; the log of each one's factor from the client's declared unit (how many
+    times larger a client's numbers are in it: rad/s -> deg/s 57.3); and the midpoints between those logs, which tell
+    the nearest unit of a scale by how many of them it exceeds. Padded to the widest quantity (with +inf bounds)."""
+    candidates = [tuple(sorted(units.choices(c), key=lambda unit: -units.UNITS[unit].factor)) for c in channels]
+    width = max(len(names) for names in candidates)
+    log_factor = np.full((len(channels), width), np.inf)
+    bounds = np.full((len(channels), width - 1), np.inf)
+    for c, (channel, declared, names) in enumerate(zip(channels, client_units, candidates, strict=True)):
+        logs = np.log([units.factor(channel, declared, name) for name in names])
+        log_factor[c, : len(names)] = logs
+        bounds[c, : len(names) - 1] = (logs[1:] + logs[:-1]) / 2
+    return candidates, log_factor, bounds
