@@ -2,9 +2,11 @@
 
 The build computes the envelope from its calibration windows (in the model's units: `envelope`) and the bundle
 carries it (release.json `calibration.envelope`). An InputGuard then takes client windows, already converted to
-the model's units as the sidecar converts them, and keeps running per-channel counts: `observe` costs a few
-vectorized reductions over the window and O(channels) updates, for the sidecar's hot path; `verdict` judges on
-demand. It never changes a window or an answer. Thresholds and why: docs/decisions/input-guard.md.
+the model's units as the sidecar converts them. `observe` copies a window into a batch; every BATCH windows one
+vectorized pass counts them (per window and channel: extremes against the envelope, sum of squares, samples pinned
+at an extreme, the unit it looks like), a few microseconds a window on the sidecar's hot path. `verdict` judges
+the counts when asked. One caller at a time (the sidecar's event loop); it never changes a window or an answer.
+Thresholds and why: docs/decisions/input-guard.md.
 """
 
 from __future__ import annotations
