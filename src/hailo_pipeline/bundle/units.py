@@ -96,18 +96,3 @@ def factor(channel: str, from_unit: str, to_unit: str) -> float:
 def factors(channels: Sequence[str], from_units: Sequence[str], to_units: Sequence[str]) -> tuple[float, ...]:
     """factor() per channel: the per-channel scale that takes a window from from_units to to_units."""
     return tuple(factor(c, f, t) for c, f, t in zip(channels, from_units, to_units, strict=True))
-
-
-def likely_unit(channel: str, model_unit: str, scale: float, tolerance: float = 0.25) -> str | None:
-    """The unit a client most likely sends when its values are `scale` times the model's (std ratio), if any.
-
-    A client in unit U sends values factor(U -> model_unit) times smaller than the model's, so the candidate is
-    the unit whose factor(U, model_unit) is nearest 1/scale; None when none is within `tolerance` (relative, on
-    a log scale) or the nearest is model_unit itself.
-    """
-    if not scale > 0 or not math.isfinite(scale):
-        return None
-    best = min(choices(channel), key=lambda unit: abs(math.log(factor(channel, unit, model_unit) * scale)))
-    if best == model_unit or abs(math.log(factor(channel, best, model_unit) * scale)) > math.log1p(tolerance):
-        return None
-    return best

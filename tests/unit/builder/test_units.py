@@ -45,19 +45,3 @@ def test_a_mapping_overrides_only_the_channels_it_names() -> None:
 def test_errors_name_the_channel_and_the_valid_choices(raw: object, message: str) -> None:
     with pytest.raises(PipelineError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("^", r"\^")):
         units.parse_units(raw, CHANNELS, units.default_units(CHANNELS), "input.units")
-
-
-@pytest.mark.parametrize(
-    ("channel", "model_unit", "scale", "expected"),
-    [
-        ("gx", "rad/s", 57.3, "deg/s"),  # a deg/s client against a rad/s model: values 57.3x the model's
-        ("gx", "rad/s", 9.6, None),  # no unit explains it
-        ("az", "m/s^2", 1 / 9.81, "g"),
-        ("az", "m/s^2", 102.0, "mg"),
-        ("mx", "uT", 0.01, "gauss"),
-        ("gx", "rad/s", 1.05, None),  # the model's own unit
-        ("gx", "rad/s", float("nan"), None),
-    ],
-)
-def test_likely_unit_explains_a_scale(channel: str, model_unit: str, scale: float, expected: str | None) -> None:
-    assert units.likely_unit(channel, model_unit, scale) == expected
