@@ -1,11 +1,13 @@
 """The input guard: what clients send, per channel, against the envelope of the windows the model was calibrated on.
 
 The build computes the envelope from its calibration windows (in the model's units: `envelope`) and the bundle
-carries it (release.json `calibration.envelope`). An InputGuard then takes client windows, already converted to
-the model's units as the sidecar converts them. `observe` copies a window into a batch; every BATCH windows one
-vectorized pass counts them (per window and channel: extremes against the envelope, sum of squares, samples pinned
-at an extreme, the unit it looks like), a few microseconds a window on the sidecar's hot path. `verdict` judges
-the counts when asked. One caller at a time (the sidecar's event loop); it never changes a window or an answer.
+carries it (release.json `calibration.envelope`). An InputGuard then takes client windows as clients send them,
+with the per-channel scale that converts them to the model's units as the sidecar converts them (applied once per
+batch). `observe` copies a window into a batch; every BATCH windows one vectorized pass counts them (per window and
+channel: extremes against the envelope, sum of squares, samples pinned at an extreme, the unit it looks like), a
+few microseconds a window. `verdict` judges the counts when asked, over two generations (`rotate` starts a new
+one), so that a client fixed leaves the verdict. One caller at a time (the sidecar's event loop); it never changes
+a window or an answer.
 Thresholds and why: docs/decisions/input-guard.md.
 """
 
@@ -89,6 +91,44 @@ def read_envelope(manifest: dict[str, Any]) -> Envelope | None:
         raise PipelineError(f"release.json calibration.envelope is malformed ({exc}): rebuild the bundle") from None
 
 
+@dataclass
+class _Counts:
+    """One generation's counts, per channel (votes: per channel and candidate unit)."""
+
+    windows: int
+    samples: int
+    squares: NDArray[np.float64]
+    max_abs: NDArray[np.float64]
+    outside: NDArray[np.int64]
+    impossible: NDArray[np.int64]
+    constant: NDArray[np.int64]
+    saturated: NDArray[np.int64]
+    votes: NDArray[np.int64]
+
+    @classmethod
+    def zero(cls, channels: int, votes: tuple[int, int]) -> _Counts:
+        outside, impossible, constant, saturated = (np.zeros(channels, np.int64) for _ in range(4))
+        return cls(0, 0, np.zeros(channels), np.zeros(channels), outside, impossible, constant, saturated, np.zeros(votes, np.int64))
+
+    @property
+    def shape(self) -> tuple[int, tuple[int, int]]:
+        rows, columns = self.votes.shape
+        return len(self.squares), (rows, columns)
+
+    def plus(self, other: _Counts) -> _Counts:
+        return _Counts(
+            self.windows + other.windows,
+            self.samples + other.samples,
+            self.squares + other.squares,
+            np.maximum(self.max_abs, other.max_abs),
+            self.outside + other.outside,
+            self.impossible + other.impossible,
+            self.constant + other.constant,
+            self.saturated + other.saturated,
+            self.votes + other.votes,
+        )
+
+
 @dataclass(frozen=True)
 class ChannelVerdict:
     channel: str
@@ -115,18 +155,22 @@ class Verdict:
 
 
 class InputGuard:
-    """Running per-channel counts of client windows in the model's units, judged against the envelope.
+    """Running per-channel counts of client windows, judged against the envelope in the model's units.
 
-    client_units: the units the caller converted from (the client's declared units; default the model's): a
-    suggestion names the unit the client really seems to send instead.
+    client_units: the client's declared units (default the model's): a suggestion names the unit the client really
+    seems to send instead. scale: per channel, what a window in client_units is multiplied by to be in the model's
+    units (units.factors); None: windows come in the model's units already.
     """
 
-    def __init__(self, env: Envelope | None, client_units: Sequence[str] | None = None) -> None:
+    def __init__(self, env: Envelope | None, client_units: Sequence[str] | None = None, scale: Sequence[float] | None = None) -> None:
         self.envelope = env
-        self.windows = 0
         self._batch: NDArray[Any] | None = None  # windows not counted yet, (BATCH, channels, samples)
         self._pending = 0
+        n = 0 if env is None else len(env.channels)
+        # what a window is multiplied by to be in the model's units, once per batch (None: it is already)
+        self._scale = None if scale is None or all(s == 1 for s in scale) else np.asarray(scale, np.float64)[:, None]
         if env is None:
+            self._counts, self._previous = _Counts.zero(n, (0, 0)), _Counts.zero(n, (0, 0))
             return
         self.client_units = tuple(client_units or env.units)
         q = env.quantiles
@@ -139,21 +183,29 @@ class InputGuard:
         self._reference = env.mean**2 + env.std**2  # the calibration's mean square
         groups = list(_by_quantity(env.channels).values())
         self._groups = [np.array(members) for members in groups]
-        self._group_of = np.array([next(g for g, members in enumerate(groups) if c in members) for c in range(len(env.channels))])
+        self._group_of = np.array([next(g for g, members in enumerate(groups) if c in members) for c in range(n)])
         self._floored = np.array([units.quantity(c) in FLOORED for c in env.channels])
         self._candidates, self._log_factor, self._bounds = _unit_table(env.channels, self.client_units)
         self._declared = np.argmin(np.abs(self._log_factor), axis=1)  # the client unit's own column (log factor 0)
-        n = len(env.channels)
-        self.samples = 0
-        self._squares, self._max_abs = np.zeros(n), np.zeros(n)
-        self._outside, self._impossible, self._constant, self._saturated = (np.zeros(n, np.int64) for _ in range(4))
-        self._votes = np.zeros(self._log_factor.shape, np.int64)  # windows that look like each candidate unit
+        self._counts = _Counts.zero(n, self._log_factor.shape)
+        self._previous = _Counts.zero(n, self._log_factor.shape)  # the generation before (rotate)
+
+    @property
+    def windows(self) -> int:
+        """Windows observed in this generation and the one before."""
+        return self._counts.windows + self._previous.windows + self._pending
+
+    def rotate(self) -> None:
+        """Starts a new generation of counts; the one before is dropped. A verdict covers the current generation and
+        the one before, so counts from before a fix leave it after two rotations."""
+        self._count()
+        self._previous, self._counts = self._counts, _Counts.zero(*self._counts.shape)
 
     def observe(self, window: NDArray[Any]) -> None:
-        """Counts one client window (..., T, channels), in the model's units; changes nothing. The window is copied
+        """Counts one client window (..., T, channels), as the client sent it; changes nothing. The window is copied
         into a batch, counted BATCH at a time: one vectorized pass instead of a dozen small ones per window."""
-        self.windows += 1
         if self.envelope is None:
+            self._counts.windows += 1
             return
         rows = window.reshape(-1, window.shape[-1])
         if self._batch is None or rows.T.shape != self._batch.shape[1:] or rows.dtype != self._batch.dtype:
@@ -170,24 +222,27 @@ class InputGuard:
             return
         assert self._batch is not None
         x = self._batch[: self._pending]  # (windows, channels, samples)
-        self._pending = 0
+        if self._scale is not None:
+            x = x * self._scale
+        counts, self._pending = self._counts, 0
         low, high = x.min(2), x.max(2)  # (windows, channels)
         squares = np.square(x, dtype=np.float64).sum(2)
-        self.samples += x.shape[0] * x.shape[2]
-        self._squares += squares.sum(0)
+        counts.windows += x.shape[0]
+        counts.samples += x.shape[0] * x.shape[2]
+        counts.squares += squares.sum(0)
         magnitude = np.maximum(-low, high)
-        np.maximum(self._max_abs, magnitude.max(0), out=self._max_abs)
-        self._outside += ((low < self._low) | (high > self._high)).sum(0)
-        self._impossible += (magnitude > self._limit).sum(0)
+        np.maximum(counts.max_abs, magnitude.max(0), out=counts.max_abs)
+        counts.outside += ((low < self._low) | (high > self._high)).sum(0)
+        counts.impossible += (magnitude > self._limit).sum(0)
         flat = low == high
-        self._constant += flat.sum(0)
+        counts.constant += flat.sum(0)
         pinned_at = math.ceil(SATURATION_SHARE * x.shape[2])
         at_high = ((x == high[..., None]).sum(2) >= pinned_at) & (high >= self._q99)
         at_low = ((x == low[..., None]).sum(2) >= pinned_at) & (low <= self._q1)
-        self._saturated += ((at_high | at_low) & ~flat).sum(0)
-        self._vote(squares / x.shape[2], magnitude)
+        counts.saturated += ((at_high | at_low) & ~flat).sum(0)
+        counts.votes += self._vote(squares / x.shape[2], magnitude)
 
-    def _vote(self, mean_square: NDArray[np.float64], magnitude: NDArray[Any]) -> None:
+    def _vote(self, mean_square: NDArray[np.float64], magnitude: NDArray[Any]) -> NDArray[np.int64]:
         """Each window's channel votes for the unit its scale (RMS over the calibration's) is nearest on a log scale,
         when its sensor's channels together point to the same one (an accelerometer's include gravity whichever way
         it points); a smaller unit only for a quantity with a floor (FLOORED), and only a unit in which the window's
@@ -204,25 +259,26 @@ class InputGuard:
             & ((log_factor > 0) | self._floored)
             & (magnitude <= self._limit * np.exp(log_factor))
         )
-        self._votes += (vote[..., None] & (nearest[..., None] == np.arange(self._log_factor.shape[1]))).sum(0)
+        return (vote[..., None] & (nearest[..., None] == np.arange(self._log_factor.shape[1]))).sum(0)
 
     def verdict(self) -> Verdict:
-        """Each channel's verdict on the windows so far (counting the batched ones first)."""
+        """Each channel's verdict on the windows of this generation and the one before (the batched ones counted first)."""
         env = self.envelope
         self._count()
-        if env is None or not self.windows:
-            return Verdict(env is not None, self.windows, [])
-        scale = np.sqrt(self._squares / self.samples / np.maximum(self._reference, np.finfo(np.float64).tiny))
-        return Verdict(True, self.windows, [self._judge(c, float(scale[c])) for c in range(len(env.channels))])
+        counts = self._counts.plus(self._previous)
+        if env is None or not counts.windows:
+            return Verdict(env is not None, counts.windows, [])
+        scale = np.sqrt(counts.squares / counts.samples / np.maximum(self._reference, np.finfo(np.float64).tiny))
+        return Verdict(True, counts.windows, [self._judge(c, float(scale[c]), counts) for c in range(len(env.channels))])
 
-    def _judge(self, c: int, scale: float) -> ChannelVerdict:
+    def _judge(self, c: int, scale: float, counts: _Counts) -> ChannelVerdict:
         env = self.envelope
         assert env is not None
-        channel, unit, client_unit = env.channels[c], env.units[c], self.client_units[c]
-        outside = float(self._outside[c] / self.windows)
-        share = {"constant": self._constant[c] / self.windows, "saturated": self._saturated[c] / self.windows}
-        top = int(np.argmax(self._votes[c]))
-        voted = float(self._votes[c, top] / self.windows)
+        channel, unit, client_unit, windows = env.channels[c], env.units[c], self.client_units[c], counts.windows
+        outside = float(counts.outside[c] / windows)
+        share = {"constant": counts.constant[c] / windows, "saturated": counts.saturated[c] / windows}
+        top = int(np.argmax(counts.votes[c]))
+        voted = float(counts.votes[c, top] / windows)
         suggestion = self._candidates[c][top] if voted > SHARE_MAX else None
         factor = units.factor(channel, client_unit, suggestion) if suggestion else None
 
@@ -235,10 +291,10 @@ class InputGuard:
                 f"{channel} looks like {suggestion} where {client_unit} is declared in {voted:.0%} of windows (factor {factor:.4g}; "
                 f"RMS {scale:.3g}x the calibration's) - set client_units {channel}: {suggestion}",
             )
-        if self._impossible[c]:
+        if counts.impossible[c]:
             return entry(
                 "impossible",
-                f"{channel} reaches {self._max_abs[c]:.3g} {unit} in {self._impossible[c]} of {self.windows} windows: no IMU produces more "
+                f"{channel} reaches {counts.max_abs[c]:.3g} {unit} in {counts.impossible[c]} of {windows} windows: no IMU produces more "
                 f"than {self._limit[c]:.4g} {unit} (a corrupt client, or one in other units)",
             )
         if share["constant"] > SHARE_MAX:

@@ -55,10 +55,10 @@ def _edgeinfer_body(path: Path, body: Any, channels: int) -> NDArray[np.float64]
 
 
 def verdict(paths: Sequence[Path], channels: Sequence[str], client_units: Sequence[str], envelope: Envelope | None) -> Verdict:
-    """The guard's verdict on the files' windows, sent in client_units (converted to the envelope's units first)."""
-    guard = InputGuard(envelope, client_units)
-    scale = np.asarray(units.factors(channels, client_units, envelope.units if envelope is not None else client_units))
+    """The guard's verdict on the files' windows, sent in client_units (converted to the envelope's units as it counts)."""
+    scale = units.factors(channels, client_units, envelope.units) if envelope is not None else None
+    guard = InputGuard(envelope, client_units, scale)
     for path in paths:
         for window in read_windows(path, len(channels)):
-            guard.observe(window * scale)
+            guard.observe(window)
     return guard.verdict()

@@ -169,6 +169,38 @@ def test_batched_counting_equals_one_window_at_a_time(env: Envelope) -> None:
     assert [c.outside_share for c in whole.verdict().channels] == pytest.approx(list(shares))
 
 
+def test_a_scale_given_to_the_guard_judges_windows_as_converted_by_hand(env: Envelope) -> None:
+    # The sidecar's guard takes windows as clients send them, and the client -> model scale once per batch.
+    declared = tuple("deg/s" if c.startswith("g") else u for c, u in zip(IMU_CHANNELS, MODEL_UNITS, strict=True))
+    scale = units.factors(IMU_CHANNELS, declared, MODEL_UNITS)
+    raw = [_sample("realistic_imu_sample.json"), _sample("static_imu_sample.json")] * 40
+    scaled = InputGuard(env, declared, scale)
+    for window in raw:
+        scaled.observe(window)
+    by_hand = _judged(env, [window * np.asarray(scale) for window in raw], declared)
+    assert [(c.verdict, c.scale) for c in scaled.verdict().channels] == [(c.verdict, pytest.approx(c.scale)) for c in by_hand.values()]
+    assert {c.verdict for c in by_hand.values()} == {"ok"}
+
+
+def test_counts_leave_the_verdict_two_rotations_after_the_client_is_fixed(env: Envelope) -> None:
+    guard = InputGuard(env)
+    for _ in range(BATCH + 3):
+        guard.observe(_sample("realistic_imu_sample.json"))
+    guard.rotate()
+    fixed = _sample("realistic_imu_sample.json")
+    fixed[:, 3:6] *= np.pi / 180  # the client now sends rad/s
+    for _ in range(10):
+        guard.observe(fixed)
+    judged = guard.verdict()  # the generation before still counts
+    assert (judged.windows, [c.channel for c in judged.flagged]) == (BATCH + 13, ["gx", "gy", "gz"])
+    guard.rotate()
+    judged = guard.verdict()
+    assert (judged.windows, judged.flagged) == (10, [])
+    guard.rotate()
+    guard.rotate()
+    assert (guard.verdict().windows, guard.verdict().channels) == (0, [])
+
+
 def test_the_guard_never_changes_a_window(env: Envelope) -> None:
     window = _sample("realistic_imu_sample.json").astype(np.float32)
     before = window.copy()
