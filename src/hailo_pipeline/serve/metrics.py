@@ -1,13 +1,18 @@
 """The sidecar's Prometheus metrics, on a registry of its own (one per app). Every series but the queue's
 carries the model it concerns (`model`: the manifest name; EdgeInfer's /infer and the Open Inference
-Protocol count alike, `route` tells them apart)."""
+Protocol count alike, `route` tells them apart). The input guard's series (hailo_sidecar_input_*) are its verdict
+per model and channel, worked out at each scrape (host/input_watch.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from hailo_pipeline.bundle.input_guard import VERDICTS, Verdict
 
 # Below 1 ms (the accelerator and a fast CPU model) up to 1 s; 0.045 s is EdgeInfer's read timeout.
 # Parity cosines: a healthy INT8 device sits at 0.99+; the gate is the bundle's (0.98 by default).
@@ -52,6 +57,14 @@ class SidecarMetrics:
             ["model", "release", "backend", "hef_sdk_version", "hailort_version"],
             registry=r,
         )
+        self.input_guard_errors = Counter(
+            "hailo_sidecar_input_guard_errors",
+            "exceptions in the input guard (each skipped: answers are unaffected; the first per release is logged)",
+            ["model"],
+            registry=r,
+        )
+        self._input = _InputVerdicts()
+        r.register(self._input)
         self._info_labels: dict[str, tuple[str, ...]] = {}
         self._refusals: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
         self._answers: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -86,8 +99,54 @@ class SidecarMetrics:
         if labels is not None:
             self.model_info.remove(model, *labels)
 
+    def track_input(self, verdicts: Callable[[], Iterable[tuple[str, Verdict]]]) -> None:
+        """The input guard's verdicts, (model, verdict) per serving model with a guard, asked at each scrape."""
+        self._input.verdicts = verdicts
+
     def track_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _InputVerdicts(Collector):
+    """hailo_sidecar_input_*: the input guard's verdict per model and channel, as of the scrape."""
+
+    def __init__(self) -> None:
+        self.verdicts: Callable[[], Iterable[tuple[str, Verdict]]] = lambda: ()
+
+    def collect(self) -> Iterator[Metric]:
+        model, channel = ["model"], ["model", "channel"]
+        guarded = GaugeMetricFamily(
+            "hailo_sidecar_input_guarded", "1 when the serving release's bundle has a calibration envelope to judge input by", labels=model
+        )
+        windows = GaugeMetricFamily(
+            "hailo_sidecar_input_windows", "answered windows the input guard's verdict covers (its last one to two periods)", labels=model
+        )
+        outside = GaugeMetricFamily(
+            "hailo_sidecar_input_outside_share", "share of windows with a value beyond the calibration envelope", labels=channel
+        )
+        scale = GaugeMetricFamily(
+            "hailo_sidecar_input_scale", "the channel's RMS over the calibration's, in the model's units (1: alike)", labels=channel
+        )
+        mismatch = GaugeMetricFamily(
+            "hailo_sidecar_input_unit_mismatch",
+            "1 when clients look like they send the channel in another unit than declared (`suggested`: that unit)",
+            labels=[*channel, "suggested"],
+        )
+        verdicts = GaugeMetricFamily(
+            "hailo_sidecar_input_verdict",
+            f"1 for the channel's verdict, 0 for the others ({', '.join(VERDICTS)})",
+            labels=[*channel, "verdict"],
+        )
+        for name, verdict in self.verdicts():
+            guarded.add_metric([name], 1 if verdict.envelope else 0)
+            windows.add_metric([name], verdict.windows)
+            for c in verdict.channels:
+                outside.add_metric([name, c.channel], c.outside_share)
+                scale.add_metric([name, c.channel], c.scale)
+                mismatch.add_metric([name, c.channel, c.unit_suggestion or ""], 1 if c.verdict == "unit_mismatch" else 0)
+                for judged in VERDICTS:
+                    verdicts.add_metric([name, c.channel, judged], 1 if c.verdict == judged else 0)
+        yield from (guarded, windows, outside, scale, mismatch, verdicts)

@@ -103,6 +103,20 @@ class SidecarConfig:
         Path,
         shown="client_units.json in HAILO_MODELS_DIR when that is set",
     )
+    input_guard: bool = _setting(
+        "INPUT_GUARD",
+        "count what clients send against each bundle's calibration envelope (the input guard: /metrics hailo_sidecar_input_*, "
+        "/healthz input warnings); it never changes, delays or refuses an answer; false: off",
+        True,
+        _flag,
+    )
+    input_guard_period_s: int = _setting(
+        "INPUT_GUARD_PERIOD_S",
+        "the input guard keeps two generations of counts of this many seconds each: its verdict covers the last one to two "
+        "periods, so a client that was fixed leaves it within two",
+        900,
+        int,
+    )
     allowed_signers: str = _setting(
         "ALLOWED_SIGNERS",
         "ssh-keygen allowed-signers file: every release must be signed by a key it lists, else it is refused at start-up and by a switch",
@@ -121,7 +135,16 @@ class SidecarConfig:
             raise PipelineError(f"HAILO_BACKEND must be one of {list(BACKENDS)}, got {self.backend!r}")
         if self.short_window_policy not in SHORT_WINDOW_POLICIES:
             raise PipelineError(f"SHORT_WINDOW_POLICY must be one of {list(SHORT_WINDOW_POLICIES)}, got {self.short_window_policy!r}")
-        for name in ("port", "queue_limit", "answer_deadline_ms", "infer_timeout_ms", "control_port", "ort_threads", "max_body_bytes"):
+        for name in (
+            "port",
+            "queue_limit",
+            "answer_deadline_ms",
+            "infer_timeout_ms",
+            "control_port",
+            "ort_threads",
+            "max_body_bytes",
+            "input_guard_period_s",
+        ):
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
         if self.models_dir is not None:

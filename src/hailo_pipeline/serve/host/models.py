@@ -12,6 +12,9 @@ The set of models changes in the running sidecar (issue #39): a switch to a bund
 it (loaded beside and golden-checked the same way, then routable in one assignment); a removal takes a model
 out of routing first, lets its windows in flight be answered, then unloads its releases. /infer keeps its
 model while that is served; when it has none (or its model goes), it is bound again as at start-up.
+
+Each serving release has an input guard (input_watch.py, INPUT_GUARD), made when a model moves to it: the
+routes hand it the windows they answered, /metrics and /healthz read its verdict.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from hailo_pipeline.bundle import manifest as manifest_io
+from hailo_pipeline.bundle.input_guard import Verdict
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.device.engine import edgeinfer_misfit
 from hailo_pipeline.serve.device.process import open_engine
 from hailo_pipeline.serve.host.device_host import DeviceHost, Loaded, LoadError
+from hailo_pipeline.serve.host.input_watch import InputWatch
 from hailo_pipeline.serve.host.loop_watch import LoopWatch
 from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest, OpenEngine
 from hailo_pipeline.serve.metrics import SidecarMetrics
@@ -90,6 +95,8 @@ class Sidecar:
         }
         self.edgeinfer, self.edgeinfer_problem = self._edgeinfer_binding(self.models)
         self.switching = asyncio.Lock()  # one switch, add or removal at a time: the models share the device's room
+        self.inputs: dict[int, InputWatch] = {}  # the serving releases' input guards, by engine key
+        self.metrics.track_input(self._input_verdicts)
 
     def _observe(self, key: int, seconds: float) -> None:
         loaded = self.host.loaded.get(key)
@@ -182,10 +189,39 @@ class Sidecar:
             self.host.unload(kept.key)
         model.active, model.previous = loaded, replaced if replaced is not loaded else kept
         model.not_ready = ""
+        self._watch_input(model, loaded)
         info = loaded.info
         versions = info["versions"]
         self.metrics.serving(model.name, info["release"], info["backend"], str(versions.get("hef_sdk")), str(versions.get("hailort")))
         log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], info["golden"])
+
+    def _watch_input(self, model: Model, loaded: Loaded) -> None:
+        """A fresh input guard for the release `model` now serves; the guards of releases no longer serving go. A guard
+        that cannot be made (an unreadable envelope) is logged and counted: the release serves without one."""
+        serving = {m.active.key for m in self.models.values() if m is not model and m.active is not None}
+        self.inputs = {key: watch for key, watch in self.inputs.items() if key in serving}
+        if not self.config.input_guard:
+            return
+        errors = self.metrics.input_guard_errors.labels(model.name)
+        try:
+            watch = InputWatch.of_release(
+                model.name, loaded.request.release_dir, loaded.info["client_units"], self.config.input_guard_period_s, errors.inc
+            )
+        except Exception:
+            errors.inc()
+            log.exception("%s: no input guard for %s (answers are unaffected)", model.name, loaded.release)
+            return
+        self.inputs[loaded.key] = watch
+
+    def _input_verdicts(self) -> list[tuple[str, Verdict]]:
+        """The serving models' input verdicts (a guard that fails on its verdict is left out, and counted)."""
+        found = [(m.name, self.inputs.get(m.active.key)) for m in self.models.values() if m.active is not None]
+        return [(name, verdict) for name, watch in found if watch is not None for verdict in [watch.verdict()] if verdict is not None]
+
+    def input_warnings(self, model: Model) -> list[str] | None:
+        """/healthz's input warnings for `model`'s serving release; None when it has no guard (INPUT_GUARD=false)."""
+        watch = self.inputs.get(model.active.key) if model.active is not None else None
+        return watch.warnings() if watch is not None else None
 
     async def _load_with_room(self, model: Model, request: LoadRequest) -> Loaded:
         """Loads a release beside the serving ones; when the device cannot hold another network group, the kept
@@ -320,6 +356,7 @@ class Sidecar:
             releases = [loaded for loaded in (model.active, model.previous) if loaded is not None]
             await self.host.drain({loaded.key for loaded in releases})
             for loaded in releases:
+                self.inputs.pop(loaded.key, None)
                 self.host.unload(loaded.key)
             self.metrics.not_serving(name)
             release = model.active and model.active.release

@@ -95,7 +95,8 @@ async def infer_route(request: Request) -> Response:
 )
 async def healthz(request: Request) -> Response:
     """200 only when every model is ready; `models` gives each one's state. The top-level release, backend and
-    previous are EdgeInfer's model's (what a deploy's probe checks)."""
+    previous are EdgeInfer's model's (what a deploy's probe checks), and so is `input`: the input guard's warnings,
+    which do not affect readiness."""
     sidecar = sidecar_of(request)
     ok, reason = sidecar.health()
     sidecar.metrics.ready.set(1 if ok else 0)
@@ -114,6 +115,9 @@ def _model_health(sidecar: Sidecar, model: Model) -> dict[str, Any]:
     if model.active is not None:
         state |= {key: model.active.info[key] for key in ("release", "backend", "backend_reason", "versions", "client_units")}
         state["previous"] = model.previous and model.previous.release
+    warnings = sidecar.input_warnings(model)
+    if warnings is not None:  # what clients send, against the calibration: never a reason to be unready
+        state["input"] = warnings
     return state
 
 

@@ -1,5 +1,6 @@
 """What the sidecar's routes share: the app's state, the request body within its limit, JSON answers, and the
-one path every inference route takes to the device (`infer`)."""
+one path every inference route takes to the device (`infer`), which hands each answered window to its release's
+input guard."""
 
 from __future__ import annotations
 
@@ -76,4 +77,8 @@ async def infer(request: Request, route: str, model: str, prepare: Callable[[], 
         sidecar.metrics.refused(model, route, refused.status, refused.kind)
         return refusal.response(route, refused)
     sidecar.metrics.answered(model, route, time.perf_counter() - started)
-    return answer(values)
+    response = answer(values)
+    watch = sidecar.inputs.get(loaded.key)
+    if watch is not None:  # counted after this turn of the loop, which sends the answer: never on the answer's time
+        asyncio.get_running_loop().call_soon(watch.observe, window)
+    return response
