@@ -57,8 +57,8 @@ def emitted_series(sysfs: Path) -> set[str]:
 
 
 def series_in(expr: str) -> set[str]:
-    """The series names a PromQL expression reads: its identifiers outside label matchers and by (...) lists."""
-    bare = re.sub(r"\{[^}]*\}|\bby \([^)]*\)|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
+    """The series names a PromQL expression reads: its identifiers outside label matchers and by (...) and on (...) lists."""
+    bare = re.sub(r"\{[^}]*\}|\b(?:by|on) \([^)]*\)|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
     words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", bare)) - PROMQL_WORDS
     return {w for w in words if not re.fullmatch(r"\d.*", w)}
 
