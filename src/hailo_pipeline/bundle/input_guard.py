@@ -106,14 +106,9 @@ class _Counts:
     votes: NDArray[np.int64]
 
     @classmethod
-    def zero(cls, channels: int, votes: tuple[int, int]) -> _Counts:
+    def zero(cls, channels: int, votes: tuple[int, ...]) -> _Counts:
         outside, impossible, constant, saturated = (np.zeros(channels, np.int64) for _ in range(4))
         return cls(0, 0, np.zeros(channels), np.zeros(channels), outside, impossible, constant, saturated, np.zeros(votes, np.int64))
-
-    @property
-    def shape(self) -> tuple[int, tuple[int, int]]:
-        rows, columns = self.votes.shape
-        return len(self.squares), (rows, columns)
 
     def plus(self, other: _Counts) -> _Counts:
         return _Counts(
@@ -190,16 +185,11 @@ class InputGuard:
         self._counts = _Counts.zero(n, self._log_factor.shape)
         self._previous = _Counts.zero(n, self._log_factor.shape)  # the generation before (rotate)
 
-    @property
-    def windows(self) -> int:
-        """Windows observed in this generation and the one before."""
-        return self._counts.windows + self._previous.windows + self._pending
-
     def rotate(self) -> None:
         """Starts a new generation of counts; the one before is dropped. A verdict covers the current generation and
         the one before, so counts from before a fix leave it after two rotations."""
         self._count()
-        self._previous, self._counts = self._counts, _Counts.zero(*self._counts.shape)
+        self._previous, self._counts = self._counts, _Counts.zero(len(self._counts.squares), self._counts.votes.shape)
 
     def observe(self, window: NDArray[Any]) -> None:
         """Counts one client window (..., T, channels), as the client sent it; changes nothing. The window is copied
