@@ -67,6 +67,10 @@ def test_deg_s_traffic_shows_the_units_mismatch_and_declaring_it_clears_it(bundl
         assert {dict(labels)["verdict"] for labels, value in verdicts.items() if value == 1} == {"ok"}
         assert _series(s, "hailo_sidecar_input_windows") == {(("model", MODEL),): 20.0}
         assert _healthz(s).json()["input"] == []
+        # EdgeInfer's health check sends uniform noise to /infer/infer: answered, not counted
+        noise = json.dumps({"x": np.random.default_rng(0).uniform(-1, 1, (100, 9)).tolist()})
+        assert httpx.post(f"{s.url}/infer/infer", content=noise, headers={"Content-Type": "application/json"}).status_code == 200
+        assert _series(s, "hailo_sidecar_input_windows") == {(("model", MODEL),): 20.0}
 
         _answers(s, [REALISTIC] * 20)
         assert _mismatched(s) == DEG

@@ -41,7 +41,8 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "rows are not 9 finite numbers each (the message says which)"},
     503: {"description": "not ready, overloaded (Retry-After), or the backend failed"},
 }
-INFER_PATHS = ("/infer", "/infer/infer")
+CAPABILITY_PATH = "/infer/infer"  # where EdgeInfer's health check POSTs (below)
+INFER_PATHS = ("/infer", CAPABILITY_PATH)
 
 router = APIRouter()
 
@@ -52,8 +53,9 @@ def edgeinfer_label(sidecar: Sidecar) -> str:
 
 
 # EdgeInfer's own /healthz (inference_capability) POSTs to MODEL_BACKEND_URL + "/infer": .../infer/infer with the
-# compose value. Answering it as /infer keeps EdgeInfer healthy (a 404 there makes its /healthz 503).
-@router.post("/infer/infer", include_in_schema=False)
+# compose value. Answering it as /infer keeps EdgeInfer healthy (a 404 there makes its /healthz 503). Its window is
+# uniform noise in [-1, 1], not sensor data: the input guard does not count it.
+@router.post(CAPABILITY_PATH, include_in_schema=False)
 @router.post(
     "/infer",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": INFER_BODY_SCHEMA}}}},
@@ -83,7 +85,7 @@ async def infer_route(request: Request) -> Response:
 
         return serving, window, answer
 
-    return await infer(request, EDGEINFER_ROUTE, label, prepare)
+    return await infer(request, EDGEINFER_ROUTE, label, prepare, watched=request.scope["path"] != CAPABILITY_PATH)
 
 
 @router.get(

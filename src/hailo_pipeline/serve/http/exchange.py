@@ -54,10 +54,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(chunks)
 
 
-async def infer(request: Request, route: str, model: str, prepare: Callable[[], Awaitable[Prepared]]) -> Response:
+async def infer(request: Request, route: str, model: str, prepare: Callable[[], Awaitable[Prepared]], watched: bool = True) -> Response:
     """Every inference route's one path: the route prepares its window (its model, content type, body), the
     device host takes it or refuses it (overloaded), the answer is awaited within INFER_TIMEOUT_MS; a refusal
-    on the way is counted under `model` and `route` and answered in the route's dialect."""
+    on the way is counted under `model` and `route` and answered in the route's dialect. An answered window goes to
+    its release's input guard unless `watched` is False (a client's health check, not sensor data)."""
     sidecar = sidecar_of(request)
     started = time.perf_counter()
     try:
@@ -78,7 +79,7 @@ async def infer(request: Request, route: str, model: str, prepare: Callable[[], 
         return refusal.response(route, refused)
     sidecar.metrics.answered(model, route, time.perf_counter() - started)
     response = answer(values)
-    watch = sidecar.inputs.get(loaded.key)
+    watch = sidecar.inputs.get(loaded.key) if watched else None
     if watch is not None:  # counted after this turn of the loop, which sends the answer: never on the answer's time
         asyncio.get_running_loop().call_soon(watch.observe, window)
     return response
