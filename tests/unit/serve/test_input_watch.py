@@ -95,6 +95,16 @@ def test_deg_s_traffic_shows_the_units_mismatch_and_declaring_it_clears_it(bundl
         assert _healthz(s).json()["input"] == []
         assert _series(s, "hailo_sidecar_input_windows") == {(("model", MODEL),): 20.0}
 
+        # one window no IMU produces is enough to say so, and it is still answered
+        assert post(s.url, json.dumps({"x": [[1e30] * 9] * 100}).encode()).status_code == 200
+        verdicts = _series(s, "hailo_sidecar_input_verdict")
+        assert {dict(labels)["channel"] for labels, value in verdicts.items() if value == 1 and ("verdict", "impossible") in labels} == set(
+            manifest_io.read(bundle)["input"]["channels"]
+        )
+        health = _healthz(s)
+        assert health.status_code == 200
+        assert all("in 1 of 21 windows: no IMU produces more than" in w for w in health.json()["input"])
+
 
 def test_the_protocols_route_is_watched_too(bundle: Path) -> None:
     window = np.asarray(json.loads(REALISTIC)["x"], np.float32)
