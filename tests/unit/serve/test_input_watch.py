@@ -147,6 +147,20 @@ class Clock:
         return self.now
 
 
+def test_a_bundle_without_an_envelope_or_with_a_malformed_one_is_served_unjudged_and_says_so(bundle: Path) -> None:
+    manifest = manifest_io.read(bundle)
+    in_force = dict(zip(manifest["input"]["channels"], manifest_io.input_units(manifest)[1], strict=True))
+    older = {**manifest, "calibration": {k: v for k, v in manifest["calibration"].items() if k != "envelope"}}
+    malformed = {**manifest, "calibration": {**manifest["calibration"], "envelope": {"quantiles": [50.0]}}}
+    for changed, warning in [(older, "its bundle has no calibration envelope"), (malformed, "calibration.envelope is malformed")]:
+        watch = InputWatch(MODEL, changed, in_force, 900, lambda: None)
+        watch.observe(np.full((100, 9), 1e30, np.float32))
+        assert _judged(watch) == (1, [])
+        assert len(watch.warnings()) == 1
+        assert warning in watch.warnings()[0]
+        assert "rebuild" in watch.warnings()[0]
+
+
 def _judged(watch: InputWatch) -> tuple[int, list[str]]:
     verdict = watch.verdict()
     assert verdict is not None

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle import units
 from hailo_pipeline.bundle.input_guard import InputGuard, Verdict, read_envelope
+from hailo_pipeline.errors import PipelineError
 
 log = logging.getLogger("hailo_pipeline.serve.host.input_watch")
 
@@ -43,7 +44,11 @@ class InputWatch:
         channels = manifest["input"]["channels"]
         model_units, _ = manifest_io.input_units(dict(manifest))
         sent = tuple(client_units[channel] for channel in channels)
-        self.guard = InputGuard(read_envelope(dict(manifest)), sent, units.factors(channels, sent, model_units))
+        try:
+            envelope, self.problem = read_envelope(dict(manifest)), ""
+        except PipelineError as exc:  # a malformed envelope: the release serves, its input is not judged
+            envelope, self.problem = None, str(exc)
+        self.guard = InputGuard(envelope, sent, units.factors(channels, sent, model_units))
         self._rotated = clock()
         self._logged = False
 
@@ -73,7 +78,7 @@ class InputWatch:
     def warnings(self) -> list[str]:
         """/healthz's input warnings: a message per flagged channel, or why the guard judges nothing."""
         if self.guard.envelope is None:
-            return ["its bundle has no calibration envelope (built before the input guard): rebuild it to have its input judged"]
+            return [self.problem or "its bundle has no calibration envelope (built before the input guard): rebuild it to judge its input"]
         verdict = self.verdict()
         if verdict is None:
             return ["the input guard failed (hailo_sidecar_input_guard_errors_total; the sidecar's log says why); answers are unaffected"]

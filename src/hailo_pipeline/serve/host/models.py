@@ -197,7 +197,7 @@ class Sidecar:
 
     def _watch_input(self, model: Model, loaded: Loaded) -> None:
         """A fresh input guard for the release `model` now serves; the guards of releases no longer serving go. A guard
-        that cannot be made (an unreadable envelope) is logged and counted: the release serves without one."""
+        that cannot be made (the manifest gone unreadable) is logged and counted: the release serves without one."""
         serving = {m.active.key for m in self.models.values() if m is not model and m.active is not None}
         self.inputs = {key: watch for key, watch in self.inputs.items() if key in serving}
         if not self.config.input_guard:
