@@ -1,7 +1,8 @@
 """Calibration windows: real (.npy of raw windows) or synthetic and physics-based, plus their lint.
 
-Windows are raw sensor units in EdgeInfer's channel order: accelerometer m/s^2 (specific force, so a
-still sensor reads +9.81 on its up axis), gyroscope rad/s, magnetometer uT. Shape (N, H, T, 9): H rows
+Windows are raw sensor values in EdgeInfer's channel order, in the spec's input.units. The generator makes them
+in accelerometer m/s^2 (specific force, so a still sensor reads +9.81 on its up axis), gyroscope rad/s and
+magnetometer uT, then converts them to those (a model trained on deg/s gets deg/s). Shape (N, H, T, 9): H rows
 per window (1 for the TCN; 2 devices for the Conv2d-FSQ model); an .npy of (N, T, 9) means H = 1.
 
 The synthetic generator moves a rigid body through one of several activity regimes, each window its own
@@ -13,6 +14,7 @@ posture changes); then per-sensor bias and white noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.builder.spec import IMU_CHANNELS, ModelSpec
+from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
 
@@ -109,19 +112,22 @@ def _window(regime: str, window: int, rng: np.random.Generator) -> NDArray[Any]:
     return np.concatenate([acc, gyro, mag], axis=1)
 
 
-def synthetic_windows(count: int, window: int, height: int = 1, seed: int = 0) -> Windows:
-    """`count` windows (count, height, window, 9), regimes in turn; the same seed gives the same data."""
+def synthetic_windows(count: int, window: int, height: int = 1, seed: int = 0, units: Sequence[str] | None = None) -> Windows:
+    """`count` windows (count, height, window, 9), regimes in turn; the same seed gives the same data. Made in
+    m/s^2, rad/s and uT; with `units` (one per channel: a spec's input.units), converted to them."""
     rng = np.random.default_rng(seed)
     out = np.empty((count, height, window, len(IMU_CHANNELS)), np.float32)
     for i in range(count):
         regime = REGIMES[i % len(REGIMES)]
         for h in range(height):
             out[i, h] = _window(regime, window, rng)
+    if units is not None:
+        out *= np.asarray(units_io.factors(IMU_CHANNELS, units_io.default_units(IMU_CHANNELS), units), np.float32)
     return out
 
 
 def load_windows(path: Path, window: int, height: int) -> Windows:
-    """Real windows from an .npy in raw units: (N, T, 9), or (N, H, T, 9) for multi-row models."""
+    """Real windows from an .npy in raw units (the spec's input.units): (N, T, 9), or (N, H, T, 9) for multi-row models."""
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -140,10 +146,10 @@ def load_windows(path: Path, window: int, height: int) -> Windows:
 
 
 def spec_windows(spec: ModelSpec, height: int) -> Windows:
-    """The calibration windows a spec asks for: synthetic (seeded) or loaded from its .npy."""
+    """The calibration windows a spec asks for, in its input.units: synthetic (seeded) or loaded from its .npy."""
     c = spec.calibration
     if c.source == "synthetic":
-        return synthetic_windows(c.windows, spec.input.window, height, c.seed)
+        return synthetic_windows(c.windows, spec.input.window, height, c.seed, spec.input.units)
     return load_windows(Path(c.source), spec.input.window, height)
 
 

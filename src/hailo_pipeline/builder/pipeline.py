@@ -299,9 +299,13 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     else:
         head, tail_parity = _exported_head(converted, progress)
 
-    golden_raw = synthetic_windows(spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET)
+    golden_raw = synthetic_windows(
+        spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET, spec.input.units
+    )
     golden = _npz(windows=golden_raw, **head.outputs(model.run(to_model_input(golden_raw, spec.normalization))))
-    holdout_raw = synthetic_windows(spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET)
+    holdout_raw = synthetic_windows(
+        spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET, spec.input.units
+    )
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
     preview = _int8_preview(spec, onnx_bytes, calibration_input, holdout, fp_holdout, head, progress)

@@ -24,6 +24,16 @@ def test_same_seed_same_windows_other_seed_other_windows() -> None:
     assert not np.allclose(a, c)
 
 
+def test_synthetic_windows_in_a_spec_s_units_are_the_base_units_converted() -> None:
+    base = synthetic_windows(6, 100, 1, 3)
+    units = ("g", "g", "g", "deg/s", "deg/s", "deg/s", "uT", "uT", "uT")
+    converted = synthetic_windows(6, 100, 1, 3, units)
+    np.testing.assert_allclose(converted[..., :3], base[..., :3] / 9.80665, rtol=1e-6)
+    np.testing.assert_allclose(converted[..., 3:6], base[..., 3:6] * (180 / np.pi), rtol=1e-6)
+    np.testing.assert_array_equal(converted[..., 6:], base[..., 6:])
+    np.testing.assert_array_equal(synthetic_windows(6, 100, 1, 3, ("m/s^2",) * 3 + ("rad/s",) * 3 + ("uT",) * 3), base)
+
+
 def test_rest_windows_read_gravity_earth_field_and_no_rotation() -> None:
     windows = synthetic_windows(60, 100, 1, 0)[:: len(REGIMES), 0]  # every "rest" window
     acc, gyro, mag = windows[..., :3], windows[..., 3:6], windows[..., 6:]

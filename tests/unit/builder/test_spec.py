@@ -47,6 +47,7 @@ def test_client_units_default_to_the_models_and_change_the_build_id(tmp_path: Pa
         ({"input": {"window": 100, "units": {"gx": "dps"}}}, "input.units.gx: unknown unit 'dps'; valid units for gx (angular rate)"),
         ({"input": {"window": 100, "client_units": {"az": "deg/s"}}}, "input.client_units.az: 'deg/s' is angular rate, not acceleration"),
         ({"input": {"window": 100, "client_units": {"gw": "deg/s"}}}, "input.client_units: unknown channel(s) gw"),
+        ({"input": {"window": 100, "sample_traffic": "walk.json"}}, "input.sample_traffic must be list, got 'walk.json'"),
         ({"normalization": {"mean": [0] * 8, "std": [1] * 9}}, "normalization.mean must be a list of 9 numbers"),
         ({"normalization": {"mean": [0] * 9, "std": [1] * 8 + [0]}}, "normalization.std must be positive"),
         ({"source": {"onnx": "m.onnx", "arch": "tcn_encoder", "checkpoint": "c.pt"}}, "either 'onnx' or both"),
