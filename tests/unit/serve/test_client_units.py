@@ -101,7 +101,8 @@ def test_on_chip_normalization_gets_the_window_in_the_models_units(
 
 def test_a_unit_of_the_wrong_quantity_is_refused_naming_the_channel_and_the_choices(bundle: Path) -> None:
     with pytest.raises(
-        PipelineError, match=r"client_units of model tcn-encoder\.gx: 'g' is acceleration, not angular rate; .* rad/s, deg/s"
+        PipelineError,
+        match=r"tcn-encoder\.gx: 'g' is acceleration, not angular rate; .* rad/s, deg/s \(the host's CLIENT_UNITS_FILE",
     ):
         load_engine(bundle, "onnxruntime", CPU, 1, 1000, client_units={"gx": "g"})
 

@@ -69,7 +69,10 @@ class Engine:
         self.on_chip = backend.name == "hailo" and bool((manifest["hef"] or {}).get("normalization_on_chip"))
         channels = manifest["input"]["channels"]
         self.units, bundled = manifest_io.input_units(manifest)
-        self.client_units = units_io.parse_units(client_units, channels, bundled, f"client_units of model {self.name}")
+        try:
+            self.client_units = units_io.parse_units(client_units, channels, bundled, f"client_units of model {self.name}")
+        except PipelineError as exc:  # the bundle's are checked with its manifest: the host's override is wrong
+            raise PipelineError(f"{exc} (the host's CLIENT_UNITS_FILE: the role's hailo_sidecar_client_units)") from None
         scale = np.asarray(units_io.factors(channels, self.client_units, self.units))  # client -> model units
         self.client_scale = scale.astype(np.float32)
         # the raw window's normalization, in the clients' units (float64 until here: the fold adds no rounding)
