@@ -98,6 +98,8 @@ def _read(path: Path, key: str) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise PipelineError(f"{key} file {path} not found") from None
+    except OSError as exc:  # a folder, no permission
+        raise PipelineError(f"{key} file {path} cannot be read: {exc.strerror}; name a file") from None
 
 
 def input_height(spec: ModelSpec, source: bytes) -> int:

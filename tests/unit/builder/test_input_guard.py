@@ -339,3 +339,6 @@ def test_sample_traffic_in_the_spec_is_a_list_of_files(write_spec: Callable[...,
     assert json.loads(spec.canonical_json())["input"]["sample_traffic"] == ["a.json"]  # where it lies is no input of the build
     with pytest.raises(PipelineError, match=r"input.sample_traffic file .*traffic/a.json not found"):
         plan(tmp_path / "spec.yaml", tmp_path / "out")
+    (tmp_path / "traffic/a.json").mkdir(parents=True)
+    with pytest.raises(PipelineError, match=r"input.sample_traffic file .*traffic/a.json cannot be read: Is a directory; name a file"):
+        plan(tmp_path / "spec.yaml", tmp_path / "out")

@@ -132,6 +132,13 @@ def test_the_hosts_file_changes_units_with_a_switch_to_the_serving_release(bundl
         units_file.write_text(json.dumps({"tcn-encoder": {"gx": "dps"}}))
         refused = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120)
         assert "gx: unknown unit 'dps'" in refused.text
+        units_file.write_text(json.dumps({"tcn-encoder": ["deg/s"], "conv2d-fsq": DEG}))
+        refused = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120)
+        assert "model tcn-encoder's entry must be {channel: unit}, got ['deg/s']" in refused.text
+        assert "conv2d-fsq" not in refused.text  # the entry at fault, not the whole file
+        units_file.write_text("[]")
+        refused = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120)
+        assert "must be {model: {channel: unit}}, got a JSON list" in refused.text
         units_file.unlink()  # the bundle's own again: the release kept beside, at once
         back = httpx.post(f"{control}/switch", json={"release_dir": str(bundle)}, timeout=120).json()
         assert (back["switched"], back["loaded"]) == (True, False)

@@ -141,9 +141,11 @@ class Sidecar:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise PipelineError(f"CLIENT_UNITS_FILE {path}: not readable JSON ({exc}); fix or remove it") from None
-        entry = doc.get(name, {}) if isinstance(doc, dict) else None
+        if not isinstance(doc, dict):
+            raise PipelineError(f"CLIENT_UNITS_FILE {path}: must be {{model: {{channel: unit}}}}, got a JSON {type(doc).__name__}")
+        entry = doc.get(name, {})
         if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
-            raise PipelineError(f"CLIENT_UNITS_FILE {path}: must be {{model: {{channel: unit}}}}, got {doc!r} for model {name}")
+            raise PipelineError(f"CLIENT_UNITS_FILE {path}: model {name}'s entry must be {{channel: unit}}, got {entry!r}")
         return {str(channel): unit for channel, unit in entry.items()}
 
     def _request(self, release_dir: Path, name: str) -> LoadRequest:
