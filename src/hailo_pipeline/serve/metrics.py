@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hailo_pipeline.bundle.input_guard import VERDICTS, Verdict
@@ -63,8 +63,16 @@ class SidecarMetrics:
             ["model"],
             registry=r,
         )
+        self.capture_errors = Counter(
+            "hailo_sidecar_capture_errors",
+            "failures of the capture (a failed write stops the model's capture; answers are unaffected)",
+            ["model"],
+            registry=r,
+        )
         self._input = _InputVerdicts()
         r.register(self._input)
+        self._capture = _CaptureCounts()
+        r.register(self._capture)
         self._info_labels: dict[str, tuple[str, ...]] = {}
         self._refusals: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
         self._answers: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -102,6 +110,10 @@ class SidecarMetrics:
     def track_input(self, verdicts: Callable[[], Iterable[tuple[str, Verdict]]]) -> None:
         """The input guard's verdicts, (model, verdict) per serving model with a guard, asked at each scrape."""
         self._input.verdicts = verdicts
+
+    def track_capture(self, state: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        """The capture's counts per model (Captures.state), asked at each scrape."""
+        self._capture.state = state
 
     def track_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)
@@ -150,3 +162,20 @@ class _InputVerdicts(Collector):
                 for judged in VERDICTS:
                     verdicts.add_metric([name, c.channel, judged], 1 if c.verdict == judged else 0)
         yield from (guarded, windows, outside, scale, mismatch, verdicts)
+
+
+class _CaptureCounts(Collector):
+    """hailo_sidecar_capture_*: per model, the windows the capture keeps and has taken since start."""
+
+    def __init__(self) -> None:
+        self.state: Callable[[], dict[str, dict[str, Any]]] = lambda: {}
+
+    def collect(self) -> Iterator[Metric]:
+        kept = GaugeMetricFamily("hailo_sidecar_capture_windows", "client windows the capture keeps (CAPTURE_DIR)", labels=["model"])
+        taken = CounterMetricFamily("hailo_sidecar_capture_taken", "client windows the capture took since start", labels=["model"])
+        stopped = GaugeMetricFamily("hailo_sidecar_capture_stopped", "1 when a failure stopped the model's capture", labels=["model"])
+        for model, counts in self.state().items():
+            kept.add_metric([model], counts["kept"])
+            taken.add_metric([model], counts["taken"])
+            stopped.add_metric([model], 1 if counts["stopped"] else 0)
+        yield from (kept, taken, stopped)

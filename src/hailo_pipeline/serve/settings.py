@@ -117,6 +117,29 @@ class SidecarConfig:
         900,
         int,
     )
+    capture_windows: int = _setting(
+        "CAPTURE_WINDOWS",
+        "keep a sample of up to this many recent client windows per model, in the model's units, in CAPTURE_DIR (the "
+        "capture: for calibration and a canary's live-window gate); 0: off",
+        0,
+        int,
+    )
+    capture_dir: Path | None = _setting(  # noqa: RUF009 (a field(), not a shared default)
+        "CAPTURE_DIR",
+        "the capture's folder, a host volume: <model>.npz per model, read back at start",
+        None,
+        Path,
+        shown="none (required when CAPTURE_WINDOWS > 0)",
+    )
+    capture_rate: float = _setting(
+        "CAPTURE_RATE",
+        "the share of answered windows the capture takes, in (0, 1]; once full, each replaces a kept one at random",
+        0.05,
+        float,
+    )
+    capture_flush_s: int = _setting(
+        "CAPTURE_FLUSH_S", "the capture is written to CAPTURE_DIR this often when it changed (and when the sidecar stops)", 60, int
+    )
     allowed_signers: str = _setting(
         "ALLOWED_SIGNERS",
         "ssh-keygen allowed-signers file: every release must be signed by a key it lists, else it is refused at start-up and by a switch",
@@ -144,6 +167,7 @@ class SidecarConfig:
             "ort_threads",
             "max_body_bytes",
             "input_guard_period_s",
+            "capture_flush_s",
         ):
             if getattr(self, name) <= 0:
                 raise PipelineError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
@@ -165,6 +189,15 @@ class SidecarConfig:
             raise PipelineError(f"PARITY_SAMPLE_EVERY must be 0 (off) or a positive integer, got {self.parity_sample_every}")
         if self.allowed_signers and not Path(self.allowed_signers).is_file():
             raise PipelineError(f"ALLOWED_SIGNERS={self.allowed_signers} is not a file: mount the allowed-signers file there, or unset it")
+        if self.capture_windows < 0:
+            raise PipelineError(f"CAPTURE_WINDOWS must be 0 (off) or a positive integer, got {self.capture_windows}")
+        if self.capture_windows and not 0 < self.capture_rate <= 1:
+            raise PipelineError(f"CAPTURE_RATE must be in (0, 1], got {self.capture_rate}")
+        if self.capture_windows and (self.capture_dir is None or not self.capture_dir.is_dir()):
+            raise PipelineError(
+                f"CAPTURE_WINDOWS={self.capture_windows} needs CAPTURE_DIR to be a folder (got {self.capture_dir}): "
+                "mount a host folder there, or set CAPTURE_WINDOWS=0"
+            )
         if self.port == self.control_port:
             raise PipelineError(f"SIDECAR_PORT and CONTROL_PORT must differ, both are {self.port}")
         return self

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from numpy.typing import NDArray
@@ -51,12 +50,6 @@ class InputWatch:
         self.guard = InputGuard(envelope, sent, units.factors(channels, sent, model_units))
         self._rotated = clock()
         self._logged = False
-
-    @classmethod
-    def of_release(
-        cls, model: str, release_dir: Path, client_units: Mapping[str, str], period_s: float, failed: Callable[[], None]
-    ) -> InputWatch:
-        return cls(model, manifest_io.read(release_dir), client_units, period_s, failed)
 
     def observe(self, window: NDArray[Any]) -> None:
         """Counts an answered window, as the client sent it."""

@@ -14,7 +14,8 @@ out of routing first, lets its windows in flight be answered, then unloads its r
 model while that is served; when it has none (or its model goes), it is bound again as at start-up.
 
 Each serving release has an input guard (input_watch.py, INPUT_GUARD), made when a model moves to it: the
-routes hand it the windows they answered, /metrics and /healthz read its verdict.
+routes hand it the windows they answered, /metrics and /healthz read its verdict. With CAPTURE_WINDOWS set, the
+same windows go to each model's capture (capture.py).
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numpy.typing import NDArray
+
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.input_guard import Verdict
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.serve.device.engine import edgeinfer_misfit
 from hailo_pipeline.serve.device.process import open_engine
+from hailo_pipeline.serve.host.capture import Captures, Layout
 from hailo_pipeline.serve.host.device_host import DeviceHost, Loaded, LoadError
 from hailo_pipeline.serve.host.input_watch import InputWatch
 from hailo_pipeline.serve.host.loop_watch import LoopWatch
@@ -97,6 +101,13 @@ class Sidecar:
         self.switching = asyncio.Lock()  # one switch, add or removal at a time: the models share the device's room
         self.inputs: dict[int, InputWatch] = {}  # the serving releases' input guards, by engine key
         self.metrics.track_input(self._input_verdicts)
+        self.captures: Captures | None = None
+        if config.capture_windows and config.capture_dir is not None:
+            errors = self.metrics.capture_errors
+            self.captures = Captures(
+                config.capture_dir, config.capture_windows, config.capture_rate, config.capture_flush_s, lambda m: errors.labels(m).inc()
+            )
+            self.metrics.track_capture(self.captures.state)
 
     def _observe(self, key: int, seconds: float) -> None:
         loaded = self.host.loaded.get(key)
@@ -165,6 +176,7 @@ class Sidecar:
 
     async def start(self) -> None:
         self._watching = asyncio.create_task(self.loop_watch.run())
+        self._capturing = asyncio.create_task(self.captures.run()) if self.captures is not None else None
         await self.host.start()
         self.metrics.track_queue(self.host.depth)
         for model in self.models.values():
@@ -182,7 +194,19 @@ class Sidecar:
 
     async def stop(self) -> None:
         self._watching.cancel()
+        if self._capturing is not None and self.captures is not None:
+            self._capturing.cancel()
+            await self.captures.write()  # what was taken since the last write
         await self.host.stop()
+
+    def client_window(self, key: int, window: NDArray[Any]) -> None:
+        """A window engine `key` answered, as its client sent it: to the release's input guard and the model's capture.
+        Called after the turn of the loop that sent the answer (serve/http/exchange.py)."""
+        watch = self.inputs.get(key)
+        if watch is not None:
+            watch.observe(window)
+        if self.captures is not None:
+            self.captures.offer(key, window)
 
     def _activate(self, model: Model, loaded: Loaded) -> None:
         """`model` moves to `loaded`; the release it replaces becomes the one kept beside it."""
@@ -198,22 +222,29 @@ class Sidecar:
         log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], info["golden"])
 
     def _watch_input(self, model: Model, loaded: Loaded) -> None:
-        """A fresh input guard for the release `model` now serves; the guards of releases no longer serving go. A guard
-        that cannot be made (the manifest gone unreadable) is logged and counted: the release serves without one."""
+        """A fresh input guard for the release `model` now serves, and the model's capture taking its windows; the
+        releases no longer serving lose theirs. A guard or capture that cannot be set up (the manifest gone
+        unreadable) is logged and counted: the release serves without it."""
         serving = {m.active.key for m in self.models.values() if m is not model and m.active is not None}
         self.inputs = {key: watch for key, watch in self.inputs.items() if key in serving}
-        if not self.config.input_guard:
-            return
-        errors = self.metrics.input_guard_errors.labels(model.name)
-        try:
-            watch = InputWatch.of_release(
-                model.name, loaded.request.release_dir, loaded.info["client_units"], self.config.input_guard_period_s, errors.inc
-            )
-        except Exception:
-            errors.inc()
-            log.exception("%s: no input guard for %s (answers are unaffected)", model.name, loaded.release)
-            return
-        self.inputs[loaded.key] = watch
+        if self.captures is not None:
+            self.captures.forget(set(self.host.loaded) - serving)
+        sent = loaded.info["client_units"]
+        if self.config.input_guard:
+            errors = self.metrics.input_guard_errors.labels(model.name)
+            try:
+                manifest = manifest_io.read(loaded.request.release_dir)
+                self.inputs[loaded.key] = InputWatch(model.name, manifest, sent, self.config.input_guard_period_s, errors.inc)
+            except Exception:
+                errors.inc()
+                log.exception("%s: no input guard for %s (answers are unaffected)", model.name, loaded.release)
+        if self.captures is not None:
+            try:
+                layout = Layout.of_release(manifest_io.read(loaded.request.release_dir), loaded.info["input"]["shape"])
+                self.captures.serve(model.name, loaded.key, loaded.release, layout, tuple(sent[c] for c in layout.channels))
+            except Exception:
+                self.metrics.capture_errors.labels(model.name).inc()
+                log.exception("%s: no capture for %s (answers are unaffected)", model.name, loaded.release)
 
     def _input_verdicts(self) -> list[tuple[str, Verdict]]:
         """The serving models' input verdicts (a guard that fails on its verdict is left out, and counted)."""
@@ -360,6 +391,8 @@ class Sidecar:
             for loaded in releases:
                 self.inputs.pop(loaded.key, None)
                 self.host.unload(loaded.key)
+            if self.captures is not None:
+                self.captures.forget({loaded.key for loaded in releases})
             self.metrics.not_serving(name)
             release = model.active and model.active.release
             log.info(
@@ -405,4 +438,5 @@ class Sidecar:
             # the units in force per serving model: its bundle's input.client_units, or the host's (CLIENT_UNITS_FILE)
             "client_units": {m.name: m.active.info["client_units"] for m in self.models.values() if m.active is not None},
             "loaded": sorted(str(loaded.request.release_dir) for loaded in self.host.loaded.values()),
+            "capture": self.captures.state() if self.captures is not None else None,
         }

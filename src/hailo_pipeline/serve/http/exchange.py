@@ -1,6 +1,6 @@
 """What the sidecar's routes share: the app's state, the request body within its limit, JSON answers, and the
 one path every inference route takes to the device (`infer`), which hands each answered window to its release's
-input guard."""
+input guard and its model's capture."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ async def infer(request: Request, route: str, model: str, prepare: Callable[[], 
     """Every inference route's one path: the route prepares its window (its model, content type, body), the
     device host takes it or refuses it (overloaded), the answer is awaited within INFER_TIMEOUT_MS; a refusal
     on the way is counted under `model` and `route` and answered in the route's dialect. An answered window goes to
-    its release's input guard unless `watched` is False (a client's health check, not sensor data)."""
+    its release's input guard and its model's capture unless `watched` is False (a client's health check, not sensor
+    data)."""
     sidecar = sidecar_of(request)
     started = time.perf_counter()
     try:
@@ -79,7 +80,6 @@ async def infer(request: Request, route: str, model: str, prepare: Callable[[], 
         return refusal.response(route, refused)
     sidecar.metrics.answered(model, route, time.perf_counter() - started)
     response = answer(values)
-    watch = sidecar.inputs.get(loaded.key) if watched else None
-    if watch is not None:  # counted after this turn of the loop, which sends the answer: never on the answer's time
-        asyncio.get_running_loop().call_soon(watch.observe, window)
+    if watched:  # after this turn of the loop, which sends the answer: never on the answer's time
+        asyncio.get_running_loop().call_soon(sidecar.client_window, loaded.key, window)
     return response
