@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hailo_pipeline.builder.spec import IMU_CHANNELS, ModelSpec
+from hailo_pipeline.bundle import fleet_windows
 from hailo_pipeline.bundle import units as units_io
 from hailo_pipeline.bundle.model_io import Normalization
 from hailo_pipeline.errors import PipelineError
@@ -146,11 +147,43 @@ def load_windows(path: Path, window: int, height: int) -> Windows:
 
 
 def spec_windows(spec: ModelSpec, height: int) -> Windows:
-    """The calibration windows a spec asks for, in its input.units: synthetic (seeded) or loaded from its .npy."""
+    """The calibration windows a spec asks for, in its input.units: synthetic (seeded), loaded from its .npy, or the
+    fleet's not held out."""
     c = spec.calibration
     if c.source == "synthetic":
         return synthetic_windows(c.windows, spec.input.window, height, c.seed, spec.input.units)
+    if c.source == "fleet":
+        return fleet_split(spec, height).calibration
     return load_windows(Path(c.source), spec.input.window, height)
+
+
+@dataclass(frozen=True)
+class FleetSplit:
+    """The fleet's windows for a spec (calibration.source fleet), in its input.units: calibrated on, held out for the
+    gates, and the files they came from."""
+
+    calibration: Windows
+    holdout: Windows
+    folder: Path
+    sources: list[dict[str, Any]]
+
+
+def fleet_split(spec: ModelSpec, height: int) -> FleetSplit:
+    """calibration.fleet_dir's windows (its <name>/ folder when it has one), shuffled with calibration.seed, and
+    calibration.holdout_share of them held out."""
+    c = spec.calibration
+    root = Path(c.fleet_dir)
+    folder = root / spec.name if (root / spec.name).is_dir() else root
+    windows, sources = fleet_windows.load_folder(folder, spec.input.channels, spec.input.units)
+    rows = height * spec.input.window
+    if windows.shape[1] != rows:
+        raise PipelineError(f"{folder}: windows of {windows.shape[1]} rows; {spec.name} reads {rows} ({height} x {spec.input.window})")
+    shaped = windows.reshape(len(windows), height, spec.input.window, len(spec.input.channels))
+    order = np.random.default_rng(c.seed).permutation(len(shaped))
+    held = max(1, round(len(shaped) * c.holdout_share))
+    if len(shaped) - held < 1:
+        raise PipelineError(f"{folder}: {len(shaped)} windows leave none to calibrate on after holding out {held}")
+    return FleetSplit(shaped[order[held:]], shaped[order[:held]], folder, sources)
 
 
 @dataclass(frozen=True)

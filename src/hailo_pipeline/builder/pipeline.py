@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 
 from hailo_pipeline.builder import compile_stage, int8_preview, quant_advisor, report, report_plots
-from hailo_pipeline.builder.calibration import COVERAGE_Z, CalibrationLint, lint, spec_windows, synthetic_windows
+from hailo_pipeline.builder.calibration import COVERAGE_Z, CalibrationLint, FleetSplit, fleet_split, lint, spec_windows, synthetic_windows
 from hailo_pipeline.builder.quant_gate import QuantizedParity
 from hailo_pipeline.builder.spec import ModelSpec, QuantOverride, load_spec
 from hailo_pipeline.bundle import input_guard, sample_traffic
@@ -195,6 +195,7 @@ class BuildPlan:
     source_path: Path
     height: int
     calibration: np.ndarray
+    fleet: FleetSplit | None  # calibration.source fleet: its windows held out for the gates, and their files
     toolchain: dict[str, str | None]
     build_id: str
     release_dir: Path
@@ -206,7 +207,8 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
     spec = load_spec(spec_path)
     source, source_path = source_bytes(spec)
     height = input_height(spec, source)
-    calibration = spec_windows(spec, height)
+    fleet = fleet_split(spec, height) if spec.calibration.source == "fleet" else None
+    calibration = fleet.calibration if fleet is not None else spec_windows(spec, height)
     found = dfc.locate()
     toolchain = toolchain_versions(found)
     bid = build_id(
@@ -214,6 +216,7 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
             "source": source,
             "spec": spec.canonical_json().encode(),
             "calibration": calibration.tobytes() + str(calibration.shape).encode(),
+            "holdout": b"" if fleet is None else fleet.holdout.tobytes(),
             "sample_traffic": b"".join(_read(path, "input.sample_traffic") for path in spec.input.sample_traffic),
             "toolchain": json.dumps(toolchain, sort_keys=True).encode(),
             "code": code_digest(PACKAGE_ROOT),
@@ -221,7 +224,7 @@ def plan(spec_path: Path, out_dir: Path, apply_advice: bool = False) -> BuildPla
         }
     )
     release_dir = out_dir / release_name(spec.name, spec.version, bid)
-    return BuildPlan(spec, source, source_path, height, calibration, toolchain, bid, release_dir, found)
+    return BuildPlan(spec, source, source_path, height, calibration, fleet, toolchain, bid, release_dir, found)
 
 
 def _with_advice(spec: ModelSpec, advice: dict[str, Any]) -> ModelSpec:
@@ -305,9 +308,13 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
         spec.gates.golden_windows, spec.input.window, height, spec.calibration.seed + GOLDEN_SEED_OFFSET, spec.input.units
     )
     golden = _npz(windows=golden_raw, **head.outputs(model.run(to_model_input(golden_raw, spec.normalization))))
-    holdout_raw = synthetic_windows(
-        spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET, spec.input.units
-    )
+    # the gates judge on the fleet's held-out windows when the spec calibrates on the fleet's
+    if planned.fleet is not None:
+        holdout_raw = planned.fleet.holdout
+    else:
+        holdout_raw = synthetic_windows(
+            spec.gates.holdout_windows, spec.input.window, height, spec.calibration.seed + HOLDOUT_SEED_OFFSET, spec.input.units
+        )
     holdout = to_model_input(holdout_raw, spec.normalization)
     fp_holdout = model.run(holdout)
     preview = _int8_preview(spec, onnx_bytes, calibration_input, holdout, fp_holdout, head, progress)
@@ -342,13 +349,16 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
             hef=stage.manifest,
             hef_status=stage.status,
             calibration={
-                "source": spec.calibration.source if spec.calibration.source == "synthetic" else Path(spec.calibration.source).name,
+                "source": spec.calibration.source
+                if spec.calibration.source in ("synthetic", "fleet")
+                else Path(spec.calibration.source).name,
                 "windows": len(calibration),
                 "sha256": sha256_bytes(calibration.tobytes()),
                 "lint": calib_lint.as_dict(),
                 "envelope": envelope.as_manifest(),
             }
-            | traffic,
+            | traffic
+            | _fleet_record(planned.fleet),
             preflight=hailo_preflight.as_dicts(findings),
             gates=gates,
             files={name: sha256_bytes(data) for name, data in files.items()},
@@ -362,6 +372,13 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
             write_bundle(out_dir, f"{release}.har", {p.name: p.read_bytes() for p in stage.hars.values() if p.is_file()})
     progress(f"wrote {release_dir}")
     return BuildResult(release_dir, bid, cached=False, hef_status=stage.status)
+
+
+def _fleet_record(fleet: FleetSplit | None) -> dict[str, Any]:
+    """release.json calibration.fleet: the files of the fleet's windows and how many were held out for the gates."""
+    if fleet is None:
+        return {}
+    return {"fleet": {"folder": fleet.folder.name, "files": fleet.sources, "held_out": len(fleet.holdout)}}
 
 
 def _sample_traffic(spec: ModelSpec, envelope: input_guard.Envelope, progress: Progress) -> dict[str, Any]:

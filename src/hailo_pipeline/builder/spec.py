@@ -11,6 +11,8 @@ Keys beyond name, version, source, input and normalization are optional; their d
                (outputs and motif_head belong to latent models: tcn_encoder, an imported ONNX; a conv2d_fsq
                model defines its own outputs, the FSQ values its checkpoint's classifier reads: see bundle/heads.py)
   calibration: {source: synthetic, windows: 1024, seed: 0, min_windows: 1024}
+               source: an .npy of raw windows, or fleet: the windows collect.yml fetched from the fleet, in
+               fleet_dir (its <name>/ when there is one), holdout_share of them (0.2) held out for the gates
   hw_arch:     hailo8
   require_hef: false                                     true: a build without a compiled HEF fails
   gates:       {export_cosine_min: 0.99999, quantized_cosine_min: 0.98, golden_windows: 16,
@@ -77,10 +79,12 @@ class MotifHeadSpec:
 
 @dataclass(frozen=True)
 class CalibrationSpec:
-    source: str = "synthetic"  # "synthetic" or the path of an .npy of raw windows
+    source: str = "synthetic"  # "synthetic", the path of an .npy of raw windows, or "fleet" (fleet_dir's windows)
     windows: int = 1024
     seed: int = 0
     min_windows: int = 1024
+    fleet_dir: str = ""  # with source fleet: collect.yml's folder (artifacts/fleet-data) or one model's
+    holdout_share: float = 0.2  # with source fleet: the share of its windows held out for the gates, not calibrated on
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,9 @@ class ModelSpec:
         """What the spec means, independent of YAML formatting: one input of the build id."""
         data = dataclasses.asdict(self)
         data["source"] = {k: (Path(v).name if v else None) for k, v in data["source"].items()}
-        if self.calibration.source != "synthetic":
+        if self.calibration.source not in ("synthetic", "fleet"):
             data["calibration"]["source"] = Path(self.calibration.source).name
+        data["calibration"]["fleet_dir"] = Path(self.calibration.fleet_dir).name  # its windows are the build's input
         data["input"]["sample_traffic"] = [path.name for path in self.input.sample_traffic]
         return json.dumps(data, sort_keys=True, default=str)
 
@@ -238,7 +243,13 @@ def parse_spec(raw: Any, base_dir: Path, where: str = "spec") -> ModelSpec:
         raise PipelineError(f"{where}: motif_head.kind must be one of {list(MOTIF_HEAD_KINDS)}, got {motif.kind!r}")
     calib_raw = _section(raw, "calibration", CalibrationSpec, where)
     calibration = CalibrationSpec(**calib_raw)
-    if calibration.source != "synthetic":
+    if calibration.source == "fleet":
+        if not calibration.fleet_dir:
+            raise PipelineError(f"{where}: calibration.source fleet needs calibration.fleet_dir (collect.yml's artifacts/fleet-data)")
+        if not 0 < calibration.holdout_share < 1:
+            raise PipelineError(f"{where}: calibration.holdout_share must be between 0 and 1, got {calibration.holdout_share}")
+        calibration = dataclasses.replace(calibration, fleet_dir=str((base_dir / calibration.fleet_dir).resolve()))
+    elif calibration.source != "synthetic":
         calibration = dataclasses.replace(calibration, source=str((base_dir / calibration.source).resolve()))
     gates = Gates(**_section(raw, "gates", Gates, where))
     dfc = _dfc(_section(raw, "dfc", DfcSpec, where), where)

@@ -6,7 +6,7 @@ when a channel of the traffic is flagged.
 
 Each command group is a module beside this one, holding its commands and, in `register`, their arguments:
 builder (build, calibrate), model (export, import-onnx, preflight, example), bundle (sign, verify, inspect-hef, check-input),
-sidecar (serve and its clients: switch, probe, bench, metrics-gateway), fleet (fit, tailnet).
+sidecar (serve and its clients: switch, probe, bench, metrics-gateway), fleet (fit, tailnet, collect-capture).
 """
 
 from __future__ import annotations

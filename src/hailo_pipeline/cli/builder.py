@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 from hailo_pipeline.cli.common import Add, emit, progress
+from hailo_pipeline.errors import PipelineError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -48,25 +50,43 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from hailo_pipeline.builder.calibration import lint, spec_windows
+    from hailo_pipeline.builder.calibration import fleet_split, lint, spec_windows
     from hailo_pipeline.builder.pipeline import input_height, source_bytes
     from hailo_pipeline.builder.spec import load_spec
 
     spec = load_spec(args.spec)
-    windows = spec_windows(spec, input_height(spec, source_bytes(spec)[0]))
+    if args.holdout_share is not None and not 0 < args.holdout_share < 1:
+        raise PipelineError(f"--holdout-share must be between 0 and 1, got {args.holdout_share}")
+    if args.from_fleet:
+        share = spec.calibration.holdout_share if args.holdout_share is None else args.holdout_share
+        fleet = dataclasses.replace(spec.calibration, source="fleet", fleet_dir=str(args.from_fleet.resolve()), holdout_share=share)
+        spec = dataclasses.replace(spec, calibration=fleet)
+    height = input_height(spec, source_bytes(spec)[0])
+    fleet_text, payload = [], {}
+    if spec.calibration.source == "fleet":
+        split = fleet_split(spec, height)
+        windows = split.calibration
+        payload = {"fleet": {"folder": str(split.folder), "files": split.sources, "held_out": len(split.holdout)}}
+        total, held = len(windows) + len(split.holdout), len(split.holdout)
+        fleet_text = [f"from {split.folder}: {total} windows in {len(split.sources)} files, {held} held out for the gates"]
+        if args.holdout_out:
+            np.save(args.holdout_out, split.holdout)
+    else:
+        windows = spec_windows(spec, height)
     report = lint(windows, spec.normalization, spec.calibration.min_windows)
     if args.out:
         np.save(args.out, windows)
     rows = [f"{c.channel}: [{c.min:.3g}, {c.max:.3g}] mean {c.mean:.3g} std {c.std:.3g} coverage {c.coverage:.0%}" for c in report.channels]
     text = "\n".join(
         [
+            *fleet_text,
             f"{report.windows} windows",
             *rows,
             *(f"warning: {w}" for w in report.warnings),
             *(f"error: {e}" for e in report.errors),
         ]
     )
-    emit(args, report.as_dict(), text)
+    emit(args, report.as_dict() | payload, text)
     return 1 if report.errors else 0
 
 
@@ -94,3 +114,12 @@ def register(add: Add) -> None:
     p = add("calibrate", cmd_calibrate, "the calibration windows a spec would use, with their lint")
     p.add_argument("spec", type=Path)
     p.add_argument("--out", type=Path, help="save the raw windows as .npy")
+    p.add_argument(
+        "--from-fleet",
+        type=Path,
+        metavar="DIR",
+        help="calibrate on the fleet's windows in DIR (collect.yml's artifacts/fleet-data, or one model's folder, or .npy arrays "
+        "of raw windows N x rows x channels): the spec's calibration.source fleet with that fleet_dir",
+    )
+    p.add_argument("--holdout-share", type=float, help="with the fleet's windows: the share held out for the gates (default the spec's)")
+    p.add_argument("--holdout-out", type=Path, help="with the fleet's windows: save the held-out ones as .npy")

@@ -1,4 +1,4 @@
-"""The controller's checks before a deploy: do bundles fit a host, is the tailnet up."""
+"""The controller's fleet commands: do bundles fit a host, is the tailnet up, and the windows collected from the fleet."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ def cmd_tailnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect_capture(args: argparse.Namespace) -> int:
+    from hailo_pipeline.bundle import fleet_windows
+
+    record = fleet_windows.collect(args.capture, args.into, args.host)
+    span = f"taken {record['first']:.0f}..{record['last']:.0f}" if record["windows"] else "none"
+    text = f"{args.host}: {record['added']} new windows of {record['model']}, {record['windows']} collected ({span})"
+    emit(args, record, text)
+    return 0
+
+
 def register(add: Add) -> None:
     p = add("fit", cmd_fit, "do bundles and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs driver and firmware")
     p.add_argument("release_dirs", type=Path, nargs="+", metavar="RELEASE", help="every bundle the host is to serve (one per model)")
@@ -62,3 +72,7 @@ def register(add: Add) -> None:
     p.add_argument("--tailnet", required=True, metavar="DOMAIN", help="the tailnet's MagicDNS suffix, e.g. tailnet-example.ts.net")
     p.add_argument("--tailscale", nargs="+", default=["tailscale"], metavar="ARG", help="the Tailscale CLI and its global flags")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds `tailscale status --json` may take")
+    p = add("collect-capture", cmd_collect_capture, "merge a capture file fetched from a Pi into the controller's fleet data (collect.yml)")
+    p.add_argument("capture", type=Path, metavar="FILE", help="the Pi's <model>.npz, as fetched")
+    p.add_argument("--host", required=True, help="the Pi it came from")
+    p.add_argument("--into", type=Path, required=True, metavar="DIR", help="the fleet data folder: <model>/<host>.npz and <host>.json")

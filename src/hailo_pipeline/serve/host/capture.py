@@ -7,11 +7,10 @@ is added; after that it replaces a kept one chosen at random. A kept window thus
 probability 1 - 1/CAPTURE_WINDOWS, so the sample leans to recent input (half of it is younger than about
 0.69 x CAPTURE_WINDOWS takes), where a uniform reservoir would hold the sidecar's whole life alike.
 
-Storage. CAPTURE_DIR/<model>.npz, arrays `windows` (n, rows, channels) float32 in the model's units, `time` (n,) the Unix
-time each was taken, `release` (n,) the release that answered it, `channels` and `units` (the model's). Its size is
-bounded: CAPTURE_WINDOWS x the window's values x 4 bytes (2 000 windows of 100 x 9: 7.2 MB). It is written every
-CAPTURE_FLUSH_S when it changed, and when the sidecar stops: a copy made on the event loop, written in a thread to
-a temporary file beside it, fsynced, renamed over the old one. A sidecar that starts reads it back. A file it
+Storage. CAPTURE_DIR/<model>.npz, a capture file (bundle/fleet_windows.py: the windows in the model's units, when
+each was taken, the release that answered it). Its size is bounded: CAPTURE_WINDOWS x the window's values x 4 bytes
+(2 000 windows of 100 x 9: 7.2 MB). It is written every CAPTURE_FLUSH_S when it changed, and when the sidecar stops:
+a copy made on the event loop, written atomically in a thread. A sidecar that starts reads it back. A file it
 cannot use (unreadable, or another window, channels or units than the serving release's) is set aside as
 <model>.npz.set-aside, never overwritten.
 
@@ -23,7 +22,6 @@ an answer is sent, and an exception here is counted, never felt by an answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -37,8 +35,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hailo_pipeline.bundle import fleet_windows, units
 from hailo_pipeline.bundle import manifest as manifest_io
-from hailo_pipeline.bundle import units
+from hailo_pipeline.errors import PipelineError
 
 log = logging.getLogger("hailo_pipeline.serve.host.capture")
 
@@ -75,12 +74,12 @@ class Sample:
         self.stopped = ""  # why the capture stopped (a failed write); empty while it runs
         self.set_aside = False  # the file on disk is not this sample's: move it aside before the next write
 
-    def restore(self, stored: Mapping[str, NDArray[Any]]) -> None:
+    def restore(self, stored: fleet_windows.Captured) -> None:
         """Takes back what a file held (the newest `capacity` windows when CAPTURE_WINDOWS shrank)."""
-        newest = np.argsort(stored["time"])[-self.capacity :]
+        newest = np.argsort(stored.time)[-self.capacity :]
         n = len(newest)
-        self.windows[:n], self.times[:n] = stored["windows"][newest], stored["time"][newest]
-        self.releases[:n] = [str(r) for r in stored["release"][newest]]
+        self.windows[:n], self.times[:n] = stored.windows[newest], stored.time[newest]
+        self.releases[:n] = stored.release[newest].tolist()
         self.kept = n
 
     def take(self, window: NDArray[Any], scale: NDArray[np.float64] | None, release: str, slot: int) -> None:
@@ -95,19 +94,14 @@ class Sample:
         self.taken += 1
         self.changed = True
 
-    def snapshot(self) -> dict[str, NDArray[Any]] | None:
+    def snapshot(self) -> fleet_windows.Captured | None:
         """A copy of the sample to write, or None when nothing changed since the last (or the capture stopped)."""
         if not self.changed or self.stopped:
             return None
         self.changed = False
         n = self.kept
-        return {
-            "windows": self.windows[:n].copy(),
-            "time": self.times[:n].copy(),
-            "release": np.asarray(self.releases[:n], dtype=str),
-            "channels": np.asarray(self.layout.channels, dtype=str),
-            "units": np.asarray(self.layout.units, dtype=str),
-        }
+        release = np.asarray(self.releases[:n], dtype=str)
+        return fleet_windows.Captured(self.windows[:n].copy(), self.times[:n].copy(), release, self.layout.channels, self.layout.units)
 
 
 @dataclass(frozen=True)
@@ -185,26 +179,14 @@ class Captures:
             if snapshot is not None:
                 await asyncio.to_thread(self._write, sample, snapshot)
 
-    def _write(self, sample: Sample, snapshot: dict[str, NDArray[Any]]) -> None:
+    def _write(self, sample: Sample, snapshot: fleet_windows.Captured) -> None:
         path = self.path(sample.model)
-        temporary = path.with_name(f".{path.name}.tmp")
         try:
             if sample.set_aside and path.exists():
                 os.replace(path, path.with_name(path.name + SET_ASIDE))
             sample.set_aside = False
-            with temporary.open("wb") as file:
-                np.savez(file, allow_pickle=False, **snapshot)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-            directory = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            fleet_windows.write(path, snapshot)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
             self._stop(sample, f"writing {path} failed: {exc.strerror or exc}")
             log.error("%s: the capture stops: writing %s failed (%s); answers are unaffected", sample.model, path, exc)
 
@@ -214,17 +196,16 @@ class Captures:
         if not path.exists():
             return
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {name: stored[name] for name in ("windows", "time", "release", "channels", "units")}
-            layout = Layout(tuple(arrays["windows"].shape[1:]), tuple(map(str, arrays["channels"])), tuple(map(str, arrays["units"])))
+            stored = fleet_windows.read(path)
+            layout = Layout(stored.windows.shape[1:], stored.channels, stored.units)
             problem = "" if layout == sample.layout else f"its windows are {layout}, the release's {sample.layout}"
-        except (OSError, ValueError, KeyError) as exc:
-            arrays, problem = {}, f"unreadable: {exc}"
+        except PipelineError as exc:
+            problem = str(exc)
         if problem:
             sample.set_aside = True
             log.warning("%s: %s is set aside as %s: %s", sample.model, path, path.name + SET_ASIDE, problem)
             return
-        sample.restore(arrays)
+        sample.restore(stored)
         log.info("%s: %d captured windows read back from %s", sample.model, sample.kept, path)
 
     def _stop(self, sample: Sample, reason: str) -> None:
