@@ -11,7 +11,8 @@ import yaml
 from playwright.sync_api import sync_playwright
 
 from hailo_pipeline.builder.pipeline import build
-from tests.conftest import SMALL_CALIBRATION, example_spec_dict
+from tests.conftest import SMALL_CALIBRATION, build_example, example_spec_dict
+from tests.support.fleet_data import fleet_data
 
 pytestmark = [pytest.mark.browser]
 
@@ -87,3 +88,16 @@ def test_a_failing_preview_no_layer_lifts_does_not_read_as_passing() -> None:
     text = _advice({"layers": [], "alls": [], "passed_after": False})
     assert "passes as built" not in text
     assert "No layer kept at 16 bits lifts the INT8 preview" in text
+
+
+def test_a_fleet_calibrated_report_shows_where_synthetic_calibration_misses(tmp_path: Path, sources: dict[str, Path]) -> None:
+    into, _ = fleet_data(tmp_path, gyro_gain=6.0)
+    calibration = SMALL_CALIBRATION | {"source": "fleet", "fleet_dir": str(into), "holdout_share": 0.1}
+    report = build_example(tmp_path, sources["tcn_encoder"], calibration=calibration) / "report.html"
+    page = _open(report, tmp_path / "fleet-report.png")
+    assert page["problems"] == []
+    gates = {g["text"].split(":")[0]: g for g in page["gates"]}
+    fleet = gates["Against synthetic calibration"]
+    assert "fail" in fleet["cls"]
+    assert "it misses the fleet's input on gx, gy, gz" in fleet["text"]
+    assert "out_of_envelope" in fleet["text"]

@@ -358,7 +358,7 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
                 "envelope": envelope.as_manifest(),
             }
             | traffic
-            | _fleet_record(planned.fleet),
+            | _fleet_record(spec, planned.fleet, calib_lint, height),
             preflight=hailo_preflight.as_dicts(findings),
             gates=gates,
             files={name: sha256_bytes(data) for name, data in files.items()},
@@ -374,11 +374,33 @@ def build(spec_path: Path, out_dir: Path, progress: Progress = lambda _: None, a
     return BuildResult(release_dir, bid, cached=False, hef_status=stage.status)
 
 
-def _fleet_record(fleet: FleetSplit | None) -> dict[str, Any]:
-    """release.json calibration.fleet: the files of the fleet's windows and how many were held out for the gates."""
+def _fleet_record(spec: ModelSpec, fleet: FleetSplit | None, fleet_lint: CalibrationLint, height: int) -> dict[str, Any]:
+    """release.json calibration.fleet: the files of the fleet's windows, how many were held out for the gates, and per
+    channel the coverage of synthetic calibration (what the build would have used) beside the fleet's, with the input
+    guard's verdict on the fleet's windows against the synthetic envelope: where invented data would have missed."""
     if fleet is None:
         return {}
-    return {"fleet": {"folder": fleet.folder.name, "files": fleet.sources, "held_out": len(fleet.holdout)}}
+    c = spec.calibration
+    synthetic = synthetic_windows(c.windows, spec.input.window, height, c.seed, spec.input.units)
+    synthetic_lint = lint(synthetic, spec.normalization, 0)
+    guard = input_guard.InputGuard(input_guard.envelope(synthetic, spec.input.channels, spec.input.units))
+    for window in np.concatenate([fleet.calibration, fleet.holdout]):
+        guard.observe(window)
+    verdict = guard.verdict()
+    comparison = [
+        {
+            "channel": judged.channel,
+            "synthetic_coverage": synthetic_stats.coverage,
+            "fleet_coverage": fleet_stats.coverage,
+            "synthetic_std": synthetic_stats.std,
+            "fleet_std": fleet_stats.std,
+            "verdict": judged.verdict,
+            "message": judged.message,
+        }
+        for synthetic_stats, fleet_stats, judged in zip(synthetic_lint.channels, fleet_lint.channels, verdict.channels, strict=True)
+    ]
+    record = {"folder": fleet.folder.name, "files": fleet.sources, "held_out": len(fleet.holdout), "against_synthetic": comparison}
+    return {"fleet": record}
 
 
 def _sample_traffic(spec: ModelSpec, envelope: input_guard.Envelope, progress: Progress) -> dict[str, Any]:

@@ -107,6 +107,23 @@ def _envelope(calibration: dict[str, Any]) -> str:
     )
 
 
+def _fleet(calibration: dict[str, Any]) -> str:
+    """Calibration on the fleet's windows: their files, and per channel the coverage synthetic calibration would have
+    had beside theirs, with the input guard's verdict on them against the synthetic envelope."""
+    fleet = calibration["fleet"]
+    files = [{"file": f["file"], "windows": f["windows"], "releases": ", ".join(f["releases"]) or "-"} for f in fleet["files"]]
+    missed = [c["channel"] for c in fleet["against_synthetic"] if c["verdict"] != "ok"]
+    said = f"it misses the fleet's input on {', '.join(missed)}" if missed else "it covers the fleet's input"
+    return (
+        f"<p>{calibration['windows']} windows calibrated on and {fleet['held_out']} held out for the gates, from "
+        f"{html.escape(fleet['folder'])}/:</p>"
+        + _table(files)
+        + f"<div class='gate {'fail' if missed else 'pass'}'><h3>Against synthetic calibration: {html.escape(said)}</h3>"
+        + _table(fleet["against_synthetic"])
+        + "</div>"
+    )
+
+
 def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
     """The report page: summary, gates, preflight, calibration lint, plots, and the full manifest."""
     m = manifest
@@ -137,6 +154,7 @@ def render(manifest: dict[str, Any], plots: dict[str, str]) -> bytes:
             + _table(lint["channels"])
             + "".join(f"<p>{html.escape(t)}: {html.escape(x)}</p>" for t in ("error", "warning") for x in lint[t + "s"]),
         ),
+        *([("Fleet calibration", _fleet(m["calibration"]))] if "fleet" in m["calibration"] else []),
         ("Input envelope", _envelope(m["calibration"])),
         (
             "Plots",

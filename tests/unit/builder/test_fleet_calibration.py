@@ -11,33 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hailo_pipeline.builder.calibration import synthetic_windows
 from hailo_pipeline.builder.spec import load_spec
 from hailo_pipeline.bundle import fleet_windows
 from hailo_pipeline.bundle.fleet_windows import Captured
 from hailo_pipeline.cli import main
 from hailo_pipeline.errors import PipelineError
 from tests.conftest import SMALL_CALIBRATION, build_example
-
-CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz", "mx", "my", "mz")
-MODEL_UNITS = ("m/s^2",) * 3 + ("rad/s",) * 3 + ("uT",) * 3
-
-
-def _capture(windows: np.ndarray, start: float, release: str, units: tuple[str, ...] = MODEL_UNITS) -> Captured:
-    """A capture file's content: `windows` (n, 100, 9) taken one a second from `start`."""
-    n = len(windows)
-    return Captured(windows.astype(np.float32), start + np.arange(n, dtype=np.float64), np.asarray([release] * n), CHANNELS, units)
-
-
-def _physical(count: int, seed: int) -> np.ndarray:
-    """Physics-shaped windows (count, 100, 9) in m/s^2, rad/s and uT, as a Pi would capture them."""
-    return synthetic_windows(count, 100, 1, seed)[:, 0]
+from tests.support.fleet_data import CHANNELS, MODEL_UNITS, capture, fleet_data, physical
 
 
 def test_a_collection_adds_only_new_windows_and_says_where_they_came_from(tmp_path: Path) -> None:
     pi_file, into = tmp_path / "tcn-encoder.npz", tmp_path / "fleet-data"
-    windows = _physical(6, 1)
-    fleet_windows.write(pi_file, _capture(windows[:4], 1000.0, "tcn-encoder-1.0.0-a"))
+    windows = physical(6, 1)
+    fleet_windows.write(pi_file, capture(windows[:4], 1000.0, "tcn-encoder-1.0.0-a"))
     first = fleet_windows.collect(pi_file, into, "edge-01")
     assert (first["added"], first["windows"], first["first"], first["last"]) == (4, 4, 1000.0, 1003.0)
     assert first["releases"] == {"tcn-encoder-1.0.0-a": 4}
@@ -66,9 +52,9 @@ def test_a_collection_adds_only_new_windows_and_says_where_they_came_from(tmp_pa
 
 def test_a_collection_refuses_windows_of_another_layout(tmp_path: Path) -> None:
     into = tmp_path / "fleet-data"
-    fleet_windows.write(tmp_path / "tcn-encoder.npz", _capture(_physical(2, 1), 0.0, "a"))
+    fleet_windows.write(tmp_path / "tcn-encoder.npz", capture(physical(2, 1), 0.0, "a"))
     fleet_windows.collect(tmp_path / "tcn-encoder.npz", into, "edge-01")
-    fleet_windows.write(tmp_path / "tcn-encoder.npz", _capture(_physical(2, 1)[:, :50], 10.0, "b"))
+    fleet_windows.write(tmp_path / "tcn-encoder.npz", capture(physical(2, 1)[:, :50], 10.0, "b"))
     with pytest.raises(PipelineError, match=r"cannot join the collected ones .* the model's input changed"):
         fleet_windows.collect(tmp_path / "tcn-encoder.npz", into, "edge-01")
     (tmp_path / "junk.npz").write_bytes(b"junk")
@@ -76,26 +62,10 @@ def test_a_collection_refuses_windows_of_another_layout(tmp_path: Path) -> None:
         fleet_windows.collect(tmp_path / "junk.npz", into, "edge-01")
 
 
-def _fleet(tmp_path: Path) -> tuple[Path, np.ndarray]:
-    """A fleet-data folder as collect.yml leaves it, through the CLI: edge-01's capture of 200 windows with the
-    gyroscope in deg/s (other units than the spec's: converted when read), and 100 raw windows recorded elsewhere
-    (.npy, N x rows x channels, in the model's units). Returns it and the 300 windows in the model's units."""
-    into, pi = tmp_path / "fleet-data", tmp_path / "pi"
-    pi.mkdir()
-    deg = ("m/s^2",) * 3 + ("deg/s",) * 3 + ("uT",) * 3
-    windows = _physical(300, 2)
-    as_deg = windows.copy()
-    as_deg[..., 3:6] *= 180 / np.pi
-    fleet_windows.write(pi / "tcn-encoder.npz", _capture(as_deg[:200], 0.0, "tcn-encoder-1.0.0-a", deg))
-    assert main(["collect-capture", str(pi / "tcn-encoder.npz"), "--host", "edge-01", "--into", str(into), "--json"]) == 0
-    np.save(into / "tcn-encoder/recorded-elsewhere.npy", windows[200:])
-    return into, windows
-
-
 def test_the_cli_collects_and_calibrates_on_the_fleet_with_a_share_held_out(
     tmp_path: Path, write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    into, windows = _fleet(tmp_path)
+    into, windows = fleet_data(tmp_path)
     assert json.loads(capsys.readouterr().out)["added"] == 200
     spec = write_spec(calibration=SMALL_CALIBRATION)
     out, held = tmp_path / "calibration.npy", tmp_path / "holdout.npy"
@@ -116,7 +86,7 @@ def test_the_cli_collects_and_calibrates_on_the_fleet_with_a_share_held_out(
 
 
 def test_a_build_calibrated_on_the_fleet_gates_on_its_held_out_windows(tmp_path: Path, sources: dict[str, Path]) -> None:
-    into, _ = _fleet(tmp_path)
+    into, _ = fleet_data(tmp_path, gyro_gain=6.0)  # the fleet turns faster than the synthetic windows do
     calibration = SMALL_CALIBRATION | {"source": "fleet", "fleet_dir": str(into), "holdout_share": 0.1}
     release = build_example(tmp_path, sources["tcn_encoder"], calibration=calibration)
     manifest = json.loads((release / "release.json").read_text())
@@ -125,6 +95,12 @@ def test_a_build_calibrated_on_the_fleet_gates_on_its_held_out_windows(tmp_path:
     assert record["fleet"]["files"][0] == {"file": "edge-01.npz", "windows": 200, "releases": ["tcn-encoder-1.0.0-a"]}
     judged = {result["windows"] for result in manifest["gates"]["int8_preview"]["results"].values()}
     assert judged == {30}  # the INT8 preview judged the fleet's held-out windows
+    against = {c["channel"]: c for c in record["fleet"]["against_synthetic"]}
+    assert [ch for ch, c in against.items() if c["verdict"] != "ok"] == ["gx", "gy", "gz"]  # where synthetic data misses
+    assert all(against[ch]["fleet_std"] > 4 * against[ch]["synthetic_std"] for ch in ("gx", "gy", "gz"))
+    page = (release / "report.html").read_text()
+    assert "<h2>Fleet calibration</h2>" in page
+    assert "Against synthetic calibration: it misses the fleet&#x27;s input on gx, gy, gz" in page
 
 
 def test_a_fleet_spec_names_its_folder(write_spec: Callable[..., Path]) -> None:
