@@ -18,11 +18,9 @@ Usage: .venv/bin/python -m tests.benchmarks.bench_binary [--rounds 3] [--seconds
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import timeit
 from pathlib import Path
@@ -35,9 +33,8 @@ from hailo_pipeline.serve.host.device_host import Loaded
 from hailo_pipeline.serve.host.models import Model
 from hailo_pipeline.serve.http import binary_tensors, oip
 from hailo_pipeline.serve.messages import DeviceAccess, LoadRequest
-from tests.benchmarks.benchlib import example_fsq_release, example_release, serving
+from tests.benchmarks.benchlib import example_fsq_release, example_release, serving, wrk
 
-LUA = Path(__file__).with_name("post_counting_statuses.lua")
 CLIENTS = 16
 FIGURES = ("answers_per_s", "refused_per_s", "p50_ms", "p90_ms", "p99_ms")  # wrk's latencies: every answer, 503s too
 
@@ -89,23 +86,8 @@ def route_us(url: str, model: str, bodies: dict[str, tuple[Path, int | None]]) -
 
 
 def load(url: str, body_file: Path, json_size: int | None, seconds: int) -> dict[str, float]:
-    """wrk with CLIENTS connections for `seconds` on one body."""
-    # no Content-Type, as tritonclient sends
-    args = [str(body_file)] if json_size is None else [str(body_file), f"{binary_tensors.HEADER}: {json_size}"]
-    done = subprocess.run(
-        ["wrk", "-t1", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "2s", "-s", str(LUA), url, "--", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    run = json.loads(done.stdout.strip().splitlines()[-1])
-    statuses = {int(k): v for k, v in run["statuses"].items()}
-    other = sum(v for k, v in statuses.items() if k not in (200, 503)) + run["socket_errors"]
-    return {
-        "answers_per_s": statuses.get(200, 0) / run["seconds"],
-        "refused_per_s": statuses.get(503, 0) / run["seconds"],
-        "other": other,
-    } | {f: run[f] for f in FIGURES[2:]}
+    """wrk with CLIENTS connections for `seconds` on one body, with no Content-Type, as tritonclient sends it."""
+    return wrk(url, CLIENTS, seconds, body_file, *([] if json_size is None else [f"{binary_tensors.HEADER}: {json_size}"]))
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import timeit
 from pathlib import Path
@@ -34,9 +33,8 @@ import numpy as np
 from hailo_pipeline.bundle import manifest as manifest_io
 from hailo_pipeline.bundle.input_guard import InputGuard, read_envelope
 from hailo_pipeline.serve.host.capture import Captures, Layout
-from tests.benchmarks.benchlib import REPO, example_release, serving
+from tests.benchmarks.benchlib import REPO, example_release, serving, wrk
 
-LUA = Path(__file__).with_name("post_counting_statuses.lua")
 SAMPLE = REPO / "tests/fixtures/edgeinfer-samples/realistic_imu_sample.json"
 CLIENTS = 16
 CAPTURE_WINDOWS = 2000
@@ -62,21 +60,7 @@ def own_work_us(release: Path, rate: float, folder: Path) -> dict[str, float]:
 
 def load(url: str, body_file: Path, seconds: int) -> dict[str, float]:
     """wrk with CLIENTS connections for `seconds` on EdgeInfer's sample."""
-    done = subprocess.run(
-        ["wrk", "-t1", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "2s", "-s", str(LUA), url, "--", str(body_file),
-         "Content-Type: application/json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )  # fmt: skip
-    run = json.loads(done.stdout.strip().splitlines()[-1])
-    statuses = {int(k): v for k, v in run["statuses"].items()}
-    other = sum(v for k, v in statuses.items() if k not in (200, 503)) + run["socket_errors"]
-    return {
-        "answers_per_s": statuses.get(200, 0) / run["seconds"],
-        "refused_per_s": statuses.get(503, 0) / run["seconds"],
-        "other": other,
-    } | {f: run[f] for f in FIGURES[2:]}
+    return wrk(url, CLIENTS, seconds, body_file, "Content-Type: application/json")
 
 
 def main() -> None:

@@ -15,9 +15,7 @@ Usage: .venv/bin/python -m tests.benchmarks.bench_overload [--seconds 15]
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -27,9 +25,8 @@ import numpy as np
 import orjson
 
 from hailo_pipeline.clients.bench import BenchResult, bench, request_window
-from tests.benchmarks.benchlib import example_release, in_process_ms, serving
+from tests.benchmarks.benchlib import example_release, in_process_ms, serving, wrk
 
-LUA = Path(__file__).with_name("post_counting_statuses.lua")
 JSON = "Content-Type: application/json"  # EdgeInfer's
 CLIENTS = (16, 32, 64, 128)
 
@@ -46,21 +43,14 @@ def point(url: str, body_file: Path, clients: int, seconds: int) -> dict[str, fl
 
     thread = threading.Thread(target=probe)
     thread.start()
-    done = subprocess.run(
-        ["wrk", "-t1", f"-c{clients - 1}", f"-d{seconds}s", "--timeout", "2s", "-s", str(LUA), url, "--", str(body_file), JSON],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    run = wrk(url, clients - 1, seconds, body_file, JSON)
     thread.join()
-    run = json.loads(done.stdout.strip().splitlines()[-1])
-    statuses = {int(k): v for k, v in run["statuses"].items()}
     answered_ms = np.asarray([ms for p in probes for ms in p.answered_ms])
     return {
         "clients": clients,
-        "answers_per_s": (statuses.get(200, 0) + sum(p.ok for p in probes)) / run["seconds"],
-        "refused_503_per_s": statuses.get(503, 0) / run["seconds"],
-        "other_statuses": sum(v for k, v in statuses.items() if k not in (200, 503)) + run["socket_errors"],
+        "answers_per_s": (run["answers"] + sum(p.ok for p in probes)) / run["seconds"],
+        "refused_503_per_s": run["refused_per_s"],
+        "other_statuses": run["other"],
         "probe_answered": int(answered_ms.size),
         "answered_p99_ms": float(np.percentile(answered_ms, 99)) if answered_ms.size else float("nan"),
         "all_p99_ms": run["p99_ms"],

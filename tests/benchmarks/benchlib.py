@@ -1,8 +1,9 @@
 """What the sidecar benchmarks share: the example bundle at the real model's size, `hailo-pipeline serve` on it
-in its own process, and its memory."""
+in its own process, its memory, and wrk's closed-loop load counted by status."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from hailo_pipeline.serve.messages import DeviceAccess
 # The CLI of the interpreter running the benchmark, whether or not its venv is activated.
 CLI = str(Path(sys.executable).with_name("hailo-pipeline"))
 REPO = Path(__file__).resolve().parents[2]
+WRK_SCRIPT = Path(__file__).with_name("post_counting_statuses.lua")
 
 
 def example_release(folder: Path, version: str = "1.0.0") -> Path:
@@ -99,3 +101,25 @@ def rss_mb(pid: int) -> float:
         status = Path(f"/proc/{p}/status").read_text()
         total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
     return total / 1024
+
+
+def wrk(url: str, connections: int, seconds: int, body_file: Path, *headers: str) -> dict[str, float]:
+    """wrk (one thread: the load costs the 2 cores little) holding `connections` keep-alive connections closed-loop
+    for `seconds`, each POSTing body_file with `headers` ("Name: value"): answers and 503s per second, other
+    statuses and socket errors, and p50/p90/p99 of every answer, 503s included (post_counting_statuses.lua)."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s", "-s", str(WRK_SCRIPT), url, "--", str(body_file),
+         *headers],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    statuses = {int(k): v for k, v in run["statuses"].items()}
+    return {
+        "answers_per_s": statuses.get(200, 0) / run["seconds"],
+        "refused_per_s": statuses.get(503, 0) / run["seconds"],
+        "other": sum(v for k, v in statuses.items() if k not in (200, 503)) + run["socket_errors"],
+        "seconds": run["seconds"],
+        "answers": statuses.get(200, 0),
+    } | {f: run[f] for f in ("p50_ms", "p90_ms", "p99_ms")}
