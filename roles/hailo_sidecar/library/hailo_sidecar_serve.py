@@ -31,6 +31,15 @@ options:
     type: list
     elements: str
     default: []
+  live_gate:
+    description:
+      - >-
+        A release loaded now must also reproduce this host's captured windows of its model (the sidecar's capture)
+        against its FP32 ONNX, to the quantization gate, before it serves (C(hailo-pipeline switch --live-gate));
+        below it the switch is refused with the figures and nothing moves. Without captured windows the gate says
+        it judged the golden windows only.
+    type: bool
+    default: false
   retries:
     description: How many more times to wait for the control listener, and for /healthz.
     type: int
@@ -65,6 +74,10 @@ removed:
   returned: success
   type: list
   elements: str
+live_gate:
+  description: With I(live_gate), what the gate judged for each release switched in ({release: what it said}).
+  returned: success
+  type: dict
 """
 
 import functools
@@ -117,8 +130,8 @@ def require(step: str, done: Run) -> Run:
     return done
 
 
-def serve(module: AnsibleModule) -> tuple[list[str], list[str]]:
-    """The releases switched and the models removed; raises StepFailedError."""
+def serve(module: AnsibleModule) -> tuple[list[str], list[str], dict[str, str]]:
+    """The releases switched, the models removed and what the live-window gate said; raises StepFailedError."""
     p = module.params
 
     def sidecar(*argv: str) -> Run:
@@ -136,15 +149,18 @@ def serve(module: AnsibleModule) -> tuple[list[str], list[str]]:
         switched = [release for release in p["releases"] if release not in linked.values()]
         removed = [model for model in p["remove"] if model in linked]
         proven = [release for release in p["releases"] if release in linked.values()]
+        gated: dict[str, str] = {}
     else:
-        answers = {release: control(f"switch to {release}", f"/models/releases/{release}") for release in p["releases"]}
+        gate = ["--live-gate"] if p["live_gate"] else []
+        answers = {release: control(f"switch to {release}", f"/models/releases/{release}", *gate) for release in p["releases"]}
         switched = [release for release, answer in answers.items() if answer["switched"] or answer.get("added")]
+        gated = {release: answers[release]["live_gate"]["said"] for release in switched if answers[release].get("live_gate")}
         removed = [model for model in p["remove"] if control(f"remove {model}", "--remove", model)["removed"]]
         proven = p["releases"]
     require("/healthz", waited(lambda: sidecar(f"{SIDECAR_BIN}/python", "-c", HEALTHZ), p["retries"], p["delay"], lambda d: True))
     for release in proven:
         require(f"golden vectors of {release}", sidecar(f"{SIDECAR_BIN}/hailo-pipeline", "probe", INFER_URL, f"/models/releases/{release}"))
-    return switched, removed
+    return switched, removed, gated
 
 
 def main() -> None:
@@ -153,16 +169,17 @@ def main() -> None:
             "container": {"type": "str", "required": True},
             "releases": {"type": "list", "elements": "str", "required": True},
             "remove": {"type": "list", "elements": "str", "default": []},
+            "live_gate": {"type": "bool", "default": False},
             "retries": {"type": "int", "default": 45},
             "delay": {"type": "float", "default": 2},
         },
         supports_check_mode=True,
     )
     try:
-        switched, removed = serve(module)
+        switched, removed, gated = serve(module)
     except StepFailedError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=bool(switched or removed), switched=switched, removed=removed)
+    module.exit_json(changed=bool(switched or removed), switched=switched, removed=removed, live_gate=gated)
 
 
 if __name__ == "__main__":

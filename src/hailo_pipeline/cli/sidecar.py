@@ -43,7 +43,8 @@ def cmd_switch(args: argparse.Namespace) -> int:
         removed = f"removed (it served {result['release']}), in {result['seconds']} s"
         emit(args, result, f"{result['model']}: {removed if result['removed'] else 'not served, nothing to remove'}")
         return 0
-    result = switch(args.release_dir, control_url)
+    result = switch(args.release_dir, control_url, args.live_gate)
+    gate = result.get("live_gate")
     if not result["switched"]:
         text = f"{result['model']}: {result['release']} is already served"
     elif result["added"]:
@@ -52,7 +53,7 @@ def cmd_switch(args: argparse.Namespace) -> int:
         text = f"{result['model']}: now serving {result['release']} (was {result['previous']}), in {result['seconds']} s" + (
             f", {result['gap_seconds']} s without a release: the device holds one at a time" if result["gap_seconds"] is not None else ""
         )
-    emit(args, result, text)
+    emit(args, result, text + (f"; live-window gate: {gate['said']}" if gate else ""))
     return 0
 
 
@@ -114,6 +115,12 @@ def register(add: Add) -> None:
     )
     p.add_argument(
         "--remove", metavar="MODEL", help="remove this model (its manifest name): its windows in flight are answered, then it is unloaded"
+    )
+    p.add_argument(
+        "--live-gate",
+        action="store_true",
+        help="a release loaded now must also reproduce this host's captured windows of its model against its FP32 ONNX, to the "
+        "quantization gate (the canary's live-window gate; without captured windows, the golden ones only)",
     )
     p = add("probe", cmd_probe, "a running sidecar serves this release and its golden vectors, seen as its callers see it")
     p.add_argument("url", help="the MODEL_BACKEND_URL, e.g. http://127.0.0.1:9000/infer")

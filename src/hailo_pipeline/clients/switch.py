@@ -14,10 +14,10 @@ from hailo_pipeline.errors import PipelineError
 SWITCH_TIMEOUT_S = 600  # loading, warming up and golden-checking a release on a Pi's HailoRT takes seconds
 
 
-def switch(release_dir: Path, control_url: str) -> dict[str, Any]:
-    """Asks the sidecar at control_url (http://127.0.0.1:CONTROL_PORT) to serve release_dir; raises PipelineError
-    with its reason when it does not."""
-    return _control(f"{control_url}/control/switch", {"release_dir": str(release_dir)})
+def switch(release_dir: Path, control_url: str, live_gate: bool = False) -> dict[str, Any]:
+    """Asks the sidecar at control_url (http://127.0.0.1:CONTROL_PORT) to serve release_dir (with live_gate, only if
+    it also reproduces the host's captured windows); raises PipelineError with its reason when it does not."""
+    return _control(f"{control_url}/control/switch", {"release_dir": str(release_dir), "live_gate": live_gate})
 
 
 def remove(model: str, control_url: str) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def remove(model: str, control_url: str) -> dict[str, Any]:
     return _control(f"{control_url}/control/remove", {"model": model})
 
 
-def _control(url: str, doc: dict[str, str]) -> dict[str, Any]:
+def _control(url: str, doc: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(doc).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:

@@ -48,6 +48,9 @@ class LoadRequest:
     allowed_signers: Path | None = None  # None: signatures not required
     parity_every: int = 0  # on the accelerator, one window in this many run again on the CPU (device/parity.py); 0: none
     client_units: dict[str, str] = field(default_factory=dict)  # the host's override of the bundle's, {channel: unit}
+    # A capture file (bundle/fleet_windows.py) whose windows the release must reproduce on the device against its FP32
+    # ONNX before it may serve: the canary's live-window gate. Not part of what makes two requests the same release.
+    live_windows: Path | None = field(default=None, compare=False)
 
     def as_json(self) -> bytes:
         return json.dumps(asdict(self), default=str).encode()  # paths as strings
@@ -66,6 +69,7 @@ class LoadRequest:
             signers,
             int(doc["parity_every"]),
             dict(doc["client_units"]),
+            Path(doc["live_windows"]) if doc.get("live_windows") else None,
         )
 
 

@@ -25,8 +25,8 @@ from hailo_pipeline.bundle.golden import Golden, failures
 from hailo_pipeline.bundle.release import check_sums
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import HailoRTError
-from hailo_pipeline.model.parity import Parity
-from hailo_pipeline.serve.device.backends import Backend, Choice, choose, open_backend
+from hailo_pipeline.model.parity import Parity, compare
+from hailo_pipeline.serve.device.backends import Backend, Choice, OnnxRuntimeBackend, choose, open_backend
 from hailo_pipeline.serve.messages import DeviceAccess
 
 LATENT_DIM, MOTIFS = 64, 12  # what EdgeInfer accepts, and nothing else
@@ -46,6 +46,19 @@ def edgeinfer_misfit(manifest: dict[str, Any]) -> str | None:
     if outputs["motif_head"].get("count") != MOTIFS:
         problems.append(f"{outputs['motif_head'].get('count')} motifs (EdgeInfer needs {MOTIFS})")
     return "; ".join(problems) or None
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """A release on a Pi's captured windows (the canary's live-window gate)."""
+
+    windows: int
+    cosine_min: float
+    threshold: float
+    passed: bool
+
+    def summary(self) -> str:
+        return f"worst cosine {self.cosine_min:.6f} on {self.windows} captured windows (needs >= {self.threshold})"
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,20 @@ class Engine:
             f"(needs >= {threshold}), max abs {device.max_abs:.3g}"
         ) + (f"; host tail does not reproduce them: {'; '.join(host)}" if host else "")
         return GoldenCheck(passed and not host, device, threshold, detail)
+
+    def live_check(self, windows: NDArray[np.float32]) -> LiveCheck:
+        """Client windows a Pi captured (n, rows, channels), in the model's units, through this release and through its
+        FP32 ONNX on the CPU: the worst cosine of the device's output against the quantization gate's threshold. On
+        ONNX Runtime the two are one model, so it measures what it can: that the release answers them."""
+        sent = (windows.reshape(len(windows), *self.window_shape) / self.client_scale).astype(np.float32)
+        device = np.stack([self.device_output(w) for w in sent])
+        reference = OnnxRuntimeBackend(self.release_dir / "model.onnx", threads=1)
+        try:
+            fp32 = np.stack([reference.run(((w - self.mean) / self.std).astype(np.float32)) for w in sent])
+        finally:
+            reference.close()
+        parity, threshold = compare(fp32, device), self.quantized_threshold
+        return LiveCheck(len(windows), parity.cosine_min, threshold, parity.cosine_min >= threshold)
 
     def info(self) -> dict[str, Any]:
         hef = self.manifest["hef"] or {}

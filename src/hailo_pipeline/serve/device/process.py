@@ -19,10 +19,12 @@ import stat
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hailo_pipeline.bundle import fleet_windows
 from hailo_pipeline.errors import PipelineError
 from hailo_pipeline.hailo.hailort_backend import DeviceFullError
 from hailo_pipeline.serve import wire
@@ -59,6 +61,7 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
         check = engine.golden_check()
         if not check.passed:
             raise PipelineError(f"{check.detail}: refusing to serve")
+        live = live_gate(engine, request.live_windows)
     except BaseException:
         engine.backend.close()
         raise
@@ -69,8 +72,31 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
         "input": {"name": engine.manifest["input"]["name"], "shape": [1, *engine.window_shape]},
         "answers": answers,
         "golden": check.detail,
+        "live_gate": live,
         "warmup_s_per_window": warmup_s,
     }
+
+
+def live_gate(engine: Engine, capture: Path | None) -> dict[str, Any] | None:
+    """The canary's live-window gate (issue #41): the Pi's captured windows of this model through the release and its
+    FP32 ONNX, to the quantization gate. None when not asked; raises PipelineError with the figures below the gate.
+    Without captured windows that fit, the gate says it judged the golden windows only."""
+    if capture is None:
+        return None
+    rows = engine.height * engine.window
+    try:
+        captured = fleet_windows.read(capture).windows if capture.exists() else None
+    except PipelineError as exc:
+        return {"windows": 0, "passed": True, "said": f"golden windows only: {exc}"}
+    if captured is None or not len(captured):
+        return {"windows": 0, "passed": True, "said": "golden windows only: no captured windows of this model on the host"}
+    if captured.shape[1:] != (rows, len(engine.mean)):
+        shape = f"the captured windows are {captured.shape[1:]}, the release reads {(rows, len(engine.mean))}"
+        return {"windows": 0, "passed": True, "said": f"golden windows only: {shape}"}
+    check = engine.live_check(captured)
+    if not check.passed:
+        raise PipelineError(f"live-window gate on {engine.backend.name}: {check.summary()}: refusing to serve")
+    return {"windows": check.windows, "passed": True, "cosine_min": check.cosine_min, "threshold": check.threshold, "said": check.summary()}
 
 
 class DeviceProcess:

@@ -25,7 +25,7 @@ import gc
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -317,17 +317,23 @@ class Sidecar:
         models = {**self.models, model.name: model}
         return dict(sorted(models.items())) if self.config.models_dir is not None else models
 
-    async def switch(self, release_dir: Path) -> dict[str, Any]:
+    async def switch(self, release_dir: Path, live_gate: bool = False) -> dict[str, Any]:
         """Serves `release_dir` as its model, loaded beside the serving releases unless it is the one kept loaded;
         a model not served is added. The serving release is loaded again when the host's client_units for it
         changed (CLIENT_UNITS_FILE). A release that fails to load (checksums, contract, backend, golden vectors)
-        leaves every model untouched."""
+        leaves every model untouched. live_gate: a release loaded now must also reproduce the model's captured
+        windows against its FP32 ONNX (the canary's live-window gate); the answer's live_gate says what it judged."""
         async with self.switching:
             started = time.perf_counter()
             model = self._model_of(release_dir.resolve())
             request = self._request(release_dir, model.name)
+            said = None
+            if live_gate:
+                request, said = await self._with_live_windows(request, model.name)
             if model.name not in self.models:
-                return await self._add(model, request, started)
+                added = await self._add(model, request, started)
+                judged = said or (model.active.info.get("live_gate") if model.active is not None else None)
+                return added | ({"live_gate": judged} if live_gate else {})
             was = model.active.release if model.active is not None else None
             if model.active is not None and model.active.request == request:
                 previous = model.previous and model.previous.release
@@ -338,6 +344,9 @@ class Sidecar:
             else:
                 (target, gap), loaded_now = await self._load_beside(model, request), True
             self._activate(model, target)
+            if live_gate and said is None:
+                kept = {"windows": 0, "said": "the release kept loaded beside: judged when it loaded"}
+                said = target.info.get("live_gate") if loaded_now else kept
             return {
                 "model": model.name,
                 "release": target.release,
@@ -347,7 +356,16 @@ class Sidecar:
                 "loaded": loaded_now,
                 "seconds": round(time.perf_counter() - started, 3),
                 "gap_seconds": None if gap is None else round(gap, 3),
+                "live_gate": said,
             }
+
+    async def _with_live_windows(self, request: LoadRequest, model: str) -> tuple[LoadRequest, dict[str, Any] | None]:
+        """The request with the model's capture file for the live-window gate, written first so it holds what was
+        taken until now; without a capture on this host, the request as it is and what the gate says of it."""
+        if self.captures is None:
+            return request, {"windows": 0, "said": "golden windows only: the capture is off on this host (hailo_sidecar_capture_windows)"}
+        await self.captures.write()
+        return replace(request, live_windows=self.captures.path(model)), None
 
     async def _add(self, model: Model, request: LoadRequest, started: float) -> dict[str, Any]:
         """Loads and golden-checks a model not served beside the others (room made as _load_with_room does), then

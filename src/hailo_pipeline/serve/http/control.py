@@ -33,11 +33,15 @@ async def switch(request: Request) -> Response:
     sidecar = sidecar_of(request)
     try:
         doc = orjson.loads(await request.body())
-        release_dir = Path(doc["release_dir"])
+        release_dir, live_gate = Path(doc["release_dir"]), doc.get("live_gate", False)
+        if not isinstance(live_gate, bool):
+            raise TypeError(live_gate)
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return refusal.response(CONTROL_ROUTE, Refused(400, "bad_request", 'body must be {"release_dir": "/models/releases/<release>"}'))
+        return refusal.response(
+            CONTROL_ROUTE, Refused(400, "bad_request", 'body must be {"release_dir": "/models/releases/<release>", "live_gate": false}')
+        )
     try:
-        return json_response(await sidecar.switch(release_dir))
+        return json_response(await sidecar.switch(release_dir, live_gate))
     except PipelineError as exc:
         return refusal.response(CONTROL_ROUTE, Refused(409, "not_switched", str(exc), extra={"serving": sidecar.state()["models"]}))
 
