@@ -75,7 +75,7 @@ removed:
   type: list
   elements: str
 live_gate:
-  description: With I(live_gate), what the gate judged for each release switched in ({release: what it said}).
+  description: With I(live_gate), what the gate judged for each release switched in, by release.
   returned: success
   type: dict
 """
