@@ -229,18 +229,27 @@ class Sidecar:
         self.inputs = {key: watch for key, watch in self.inputs.items() if key in serving}
         if self.captures is not None:
             self.captures.forget(set(self.host.loaded) - serving)
+        if not self.config.input_guard and self.captures is None:
+            return
         sent = loaded.info["client_units"]
+        try:
+            manifest: dict[str, Any] | None = manifest_io.read(loaded.request.release_dir)
+        except PipelineError:
+            manifest = None  # the guard and the capture below each count and log that they have none
         if self.config.input_guard:
             errors = self.metrics.input_guard_errors.labels(model.name)
             try:
-                manifest = manifest_io.read(loaded.request.release_dir)
+                if manifest is None:
+                    raise PipelineError(f"{loaded.release}'s manifest is unreadable")
                 self.inputs[loaded.key] = InputWatch(model.name, manifest, sent, self.config.input_guard_period_s, errors.inc)
             except Exception:
                 errors.inc()
                 log.exception("%s: no input guard for %s (answers are unaffected)", model.name, loaded.release)
         if self.captures is not None:
             try:
-                layout = Layout.of_release(manifest_io.read(loaded.request.release_dir), loaded.info["input"]["shape"])
+                if manifest is None:
+                    raise PipelineError(f"{loaded.release}'s manifest is unreadable")
+                layout = Layout.of_release(manifest, loaded.info["input"]["shape"])
                 self.captures.serve(model.name, loaded.key, loaded.release, layout, tuple(sent[c] for c in layout.channels))
             except Exception:
                 self.metrics.capture_errors.labels(model.name).inc()
