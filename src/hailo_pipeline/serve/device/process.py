@@ -71,7 +71,12 @@ def ready_engine(request: LoadRequest, opener: OpenEngine) -> tuple[Engine, dict
         "window": engine.window,
         "input": {"name": engine.manifest["input"]["name"], "shape": [1, *engine.window_shape]},
         "answers": answers,
-        "golden": check.detail,
+        "golden": {
+            "cosine_min": check.device.cosine_min,
+            "max_abs": check.device.max_abs,
+            "threshold": check.threshold,
+            "said": check.detail,
+        },
         "live_gate": live,
         "warmup_s_per_window": warmup_s,
     }

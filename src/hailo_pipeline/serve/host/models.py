@@ -219,7 +219,8 @@ class Sidecar:
         info = loaded.info
         versions = info["versions"]
         self.metrics.serving(model.name, info["release"], info["backend"], str(versions.get("hef_sdk")), str(versions.get("hailort")))
-        log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], info["golden"])
+        golden = info["golden"]["said"]
+        log.info("%s: serving %s on %s (%s); %s", model.name, loaded.release, info["backend"], info["backend_reason"], golden)
 
     def _watch_input(self, model: Model, loaded: Loaded) -> None:
         """A fresh input guard for the release `model` now serves, and the model's capture taking its windows; the

@@ -115,7 +115,8 @@ def _model_health(sidecar: Sidecar, model: Model) -> dict[str, Any]:
     ready, reason = sidecar.model_state(model)
     state: dict[str, Any] = {"state": "ready" if ready else "unavailable", "reason": reason}
     if model.active is not None:
-        state |= {key: model.active.info[key] for key in ("release", "backend", "backend_reason", "versions", "client_units")}
+        keys = ("release", "backend", "backend_reason", "versions", "client_units", "golden", "live_gate")
+        state |= {key: model.active.info[key] for key in keys}
         state["previous"] = model.previous and model.previous.release
     warnings = sidecar.input_warnings(model)
     if warnings is not None:  # what clients send, against the calibration: never a reason to be unready
