@@ -1,4 +1,5 @@
-"""The controller's fleet commands: do bundles fit a host, is the tailnet up, and the windows collected from the fleet."""
+"""The controller's fleet commands: do bundles fit a host, is the tailnet up, the windows collected from the fleet, and a
+rollout's page."""
 
 from __future__ import annotations
 
@@ -56,6 +57,21 @@ def cmd_collect_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollout_report(args: argparse.Namespace) -> int:
+    from hailo_pipeline.fleet import rollout, rollout_page
+
+    done = rollout.read(args.folder)
+    page = rollout_page.write(done)
+    result = {
+        "page": str(page),
+        "releases": done.releases,
+        "hosts": [host.host for host in done.hosts],
+        "summary": rollout_page.summary(done),
+    }
+    emit(args, result, f"{page}: {result['summary']}")
+    return 0
+
+
 def register(add: Add) -> None:
     p = add("fit", cmd_fit, "do bundles and a sidecar image fit a host: HEF arch vs device, HEF vs HailoRT, HailoRT vs driver and firmware")
     p.add_argument("release_dirs", type=Path, nargs="+", metavar="RELEASE", help="every bundle the host is to serve (one per model)")
@@ -76,3 +92,5 @@ def register(add: Add) -> None:
     p.add_argument("capture", type=Path, metavar="FILE", help="the Pi's <model>.npz, as fetched")
     p.add_argument("--host", required=True, help="the Pi it came from")
     p.add_argument("--into", type=Path, required=True, metavar="DIR", help="the fleet data folder: <model>/<host>.npz and <host>.json")
+    p = add("rollout-report", cmd_rollout_report, "the page of a rollout from the records deploy.yml wrote (artifacts/rollouts/<run>/)")
+    p.add_argument("folder", type=Path, metavar="DIR", help="the run's record folder: one <host>.json per host it changed")
