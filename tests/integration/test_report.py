@@ -2,22 +2,18 @@
 console error or failed request, every figure is drawn with its axes labelled, and a failing INT8 preview shows
 why and the lines to copy."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
 
 from hailo_pipeline.builder.pipeline import build
 from tests.conftest import SMALL_CALIBRATION, build_example, example_spec_dict
+from tests.support.browser import open_page
 from tests.support.fleet_data import fleet_data
 
 pytestmark = [pytest.mark.browser]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="module")
 def failing_report(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
@@ -28,30 +24,20 @@ def failing_report(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, 
 
 
 def _open(report: Path, screenshot: Path) -> dict[str, Any]:
-    assert Path(CHROMIUM).is_file(), "Chromium is missing: scripts/bootstrap installs Debian's chromium package"
-    problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
-        page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-        page.goto(report.as_uri(), wait_until="load")
-        found = page.evaluate(
-            """() => ({
-                figures: [...document.querySelectorAll('figure')].map(f => {
-                    const svg = f.querySelector('svg'), box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
-                    return {caption: f.querySelector('figcaption').textContent, width: box.width, height: box.height,
-                            text: svg ? svg.textContent : ''};
-                }),
-                brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
-                gates: [...document.querySelectorAll('.gate')].map(g => ({cls: g.className, text: g.textContent})),
-                alls: [...document.querySelectorAll('pre.alls')].map(p => p.textContent),
-            })"""
-        )
-        page.screenshot(path=str(screenshot), full_page=True)
-        browser.close()
-    return found | {"problems": problems}
+    return open_page(
+        report,
+        screenshot,
+        """() => ({
+            figures: [...document.querySelectorAll('figure')].map(f => {
+                const svg = f.querySelector('svg'), box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+                return {caption: f.querySelector('figcaption').textContent, width: box.width, height: box.height,
+                        text: svg ? svg.textContent : ''};
+            }),
+            brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
+            gates: [...document.querySelectorAll('.gate')].map(g => ({cls: g.className, text: g.textContent})),
+            alls: [...document.querySelectorAll('pre.alls')].map(p => p.textContent),
+        })""",
+    )
 
 
 def test_the_report_renders_in_chromium_with_labelled_figures(failing_report: Path, tmp_path: Path) -> None:
