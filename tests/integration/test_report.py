@@ -15,6 +15,7 @@ from tests.support.fleet_data import fleet_data
 
 pytestmark = [pytest.mark.browser]
 
+
 @pytest.fixture(scope="module")
 def failing_report(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> Path:
     folder = tmp_path_factory.mktemp("report")
