@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,6 @@ class Increase:
         if restarted:
             return cls(dict(after), True)
         return cls({key: value - before.get(key, 0.0) for key, value in after.items()}, False)
-
-    def total(self, name: str, **labels: str) -> float:
-        """The sum over the series of `name` whose labels include `labels`."""
-        wanted = set(labels.items())
-        return sum(value for (sample, found), value in self.values.items() if sample == name and wanted <= found)
 
     def by(self, name: str, label: str, **labels: str) -> dict[str, float]:
         """The series of `name` matching `labels`, summed by the value of `label`."""
@@ -162,19 +157,28 @@ class HostModel:
 class HostRecord:
     host: str
     canary: bool
-    started: str
-    finished: str
-    error: str
     models: list[HostModel]
     stubs: Stubs | None  # None when EdgeInfer's /metrics could not be read before and after
-    edgeinfer_model: str | None
 
 
 @dataclass(frozen=True)
 class Rollout:
     folder: Path
-    hosts: list[HostRecord]
-    releases: dict[str, str] = field(default_factory=dict)  # model -> release the run rolled out
+    hosts: list[HostRecord]  # the canary first, then by host name
+
+    @property
+    def releases(self) -> dict[str, str]:
+        """model -> the release the run rolled out: the one asked of the hosts that did not serve it before."""
+        releases: dict[str, str] = {}
+        for host in self.hosts:
+            for model in host.models:
+                if model.asked != model.before:
+                    releases.setdefault(model.model, model.asked)
+        return releases
+
+    def rows(self) -> dict[str, list[HostModel]]:
+        """Per model rolled out, each host's row, in host order."""
+        return {model: [m for h in self.hosts for m in h.models if m.model == model] for model in self.releases}
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -214,16 +218,7 @@ def host_record(record: dict[str, Any]) -> HostRecord:
                 reachable=bool(healthz),
             )
         )
-    return HostRecord(
-        record["host"],
-        bool(record["canary"]),
-        record["started"],
-        record["finished"],
-        record["error"],
-        models,
-        edgeinfer,
-        healthz.get("edgeinfer_model"),
-    )
+    return HostRecord(record["host"], bool(record["canary"]), models, edgeinfer)
 
 
 def read(folder: Path) -> Rollout:
@@ -232,14 +227,4 @@ def read(folder: Path) -> Rollout:
     if not paths:
         raise PipelineError(f"{folder}: no rollout record (<host>.json): deploy.yml writes one per host it changed")
     hosts = sorted((host_record(read_record(path)) for path in paths), key=lambda h: (not h.canary, h.host))
-    return Rollout(folder, hosts, moved(hosts))
-
-
-def moved(hosts: Iterable[HostRecord]) -> dict[str, str]:
-    """model -> the release the run rolled out: the one asked of the hosts that did not serve it before."""
-    releases: dict[str, str] = {}
-    for host in hosts:
-        for model in host.models:
-            if model.asked != model.before:
-                releases.setdefault(model.model, model.asked)
-    return releases
+    return Rollout(folder, hosts)

@@ -17,7 +17,7 @@ PAGE = "report.html"
 
 def summary(rollout: Rollout) -> str:
     """One sentence: how many hosts serve what was rolled out, how many were put back, and EdgeInfer's stubs."""
-    rows = [m for h in rollout.hosts for m in h.models if m.model in rollout.releases]
+    rows = [m for per_model in rollout.rows().values() for m in per_model]
     serving = sum(m.outcome == "serving" for m in rows)
     put_back = sorted({m.host for m in rows if m.outcome == "put back"})
     stubs = sum(h.stubs.failed for h in rollout.hosts if h.stubs is not None)
@@ -31,8 +31,9 @@ def summary(rollout: Rollout) -> str:
 def render(rollout: Rollout) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
     template = env.from_string((files("hailo_pipeline.fleet") / "templates" / "rollout_report.html.j2").read_text(encoding="utf-8"))
-    rows = {model: [m for h in rollout.hosts for m in h.models if m.model == model] for model in rollout.releases}
-    return template.render(releases=rollout.releases, rows=rows, hosts=rollout.hosts, folder=rollout.folder.name, summary=summary(rollout))
+    return template.render(
+        releases=rollout.releases, rows=rollout.rows(), hosts=rollout.hosts, folder=rollout.folder.name, summary=summary(rollout)
+    )
 
 
 def write(rollout: Rollout) -> Path:

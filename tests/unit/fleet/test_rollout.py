@@ -87,7 +87,7 @@ def test_a_counter_that_went_down_is_a_restart_and_the_read_after_is_the_increas
     after = rollout.samples('c_total{k="a"} 3\nc_total{k="b"} 9\n# TYPE g gauge\ng 1\n')  # untyped: a counter by its name
     restarted = rollout.Increase.between(before, after)
     assert restarted.restarted
-    assert restarted.total("c_total") == 12
+    assert restarted.by("c_total", "k") == {"a": 3, "b": 9}
     steady = rollout.Increase.between(
         before, rollout.samples('# TYPE c_total counter\nc_total{k="a"} 15\nc_total{k="b"} 4\nc_total{k="c"} 2\n')
     )
